@@ -1,0 +1,494 @@
+"""The local model engine: one llama.cpp model, loaded, chatted with, closed.
+
+Qt-free and single-threaded by design: the worker thread is its only caller. The one thing
+another thread may touch is the :class:`StopFlag` passed to :meth:`LlamaEngine.chat`,
+which the UI sets to stop. The flag is read between tokens *and* by llama.cpp's abort
+callback inside a decode, so even a long prompt evaluation stops within milliseconds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+
+from chatdesk.core.chat_template import ChatTemplate, choose_template, render_prompt
+from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo, StopReason
+from chatdesk.core.gguf_file import GGUFHeader, read_gguf_header
+from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
+from chatdesk.core.stop_flag import StopFlag
+from chatdesk.core.stop_strings import StopStringFilter
+
+log = logging.getLogger(__name__)
+
+GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "MUSA", "CANN")
+
+ProgressFn = Callable[[str, float | None], None]
+TextFn = Callable[[str, int], None]  # (new text, tokens generated so far)
+
+
+class EngineError(RuntimeError):
+    """A failure to show the user as a message; ``title`` is a short heading for it."""
+
+    title = "The model failed"
+
+
+class ModelLoadError(EngineError):
+    title = "The model could not be loaded"
+
+
+class NoModelLoadedError(EngineError):
+    title = "No model is loaded"
+
+
+class PromptTooLongError(EngineError):
+    title = "The message is too long"
+
+
+def _is_int(value: object) -> bool:
+    """A whole number; bools are ints to Python but never a layer or thread count."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a model. ``None`` means "choose for this machine"."""
+
+    context_length: int = 4096  # 0: the model's trained context length
+    gpu_layers: int | None = None  # None: auto (all when the backend offloads), 0: CPU only
+    threads: int | None = None  # None: the number of physical cores
+    template_hint: str | None = None  # a built-in template to use when the file has none
+
+    def validated(self) -> LoadOptions:
+        if not _is_int(self.context_length) or not 0 <= self.context_length <= 1 << 20:
+            raise InvalidParameterError("context_length", "must be between 0 and 1048576")
+        if self.context_length and self.context_length < 256:
+            raise InvalidParameterError("context_length", "must be at least 256 (or 0 for auto)")
+        if self.gpu_layers is not None and (not _is_int(self.gpu_layers)
+                                            or self.gpu_layers < -1):
+            raise InvalidParameterError("gpu_layers", "must be -1 (all), 0 or more, or auto")
+        if self.threads is not None and (not _is_int(self.threads)
+                                         or not 1 <= self.threads <= 512):
+            raise InvalidParameterError("threads", "must be between 1 and 512")
+        return self
+
+
+class ChatEngine(Protocol):
+    """What the worker needs from an engine; tests may stand a fake behind it."""
+
+    @property
+    def info(self) -> ModelInfo | None: ...
+
+    def load(self, path: Path, options: LoadOptions, on_progress: ProgressFn | None = None,
+             cancel: threading.Event | None = None) -> ModelInfo: ...
+
+    def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
+             stop: StopFlag, on_text: TextFn | None = None,
+             request_id: int = 0) -> GenerationResult: ...
+
+    def close(self) -> None: ...
+
+
+def default_threads() -> int:
+    """Physical cores: llama.cpp gets slower, not faster, on hyper-threads."""
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def detect_backend() -> str:
+    """The GPU backend this llama.cpp build was compiled with, or "CPU"."""
+    import llama_cpp
+
+    if not llama_cpp.llama_supports_gpu_offload():
+        return "CPU"
+    system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    for name in GPU_BACKENDS:
+        if re.search(rf"(^|\|)\s*{name}\s*:", system_info):
+            return name
+    return "GPU"
+
+
+def auto_gpu_layers(total_layers: int, model_bytes: int, free_vram: int | None) -> int:
+    """How many layers to offload: all when they fit (or the memory is unified/unknown),
+    else the share of layers that fits in 90% of free VRAM, keeping 15% for the KV cache."""
+    if free_vram is None or model_bytes <= 0:
+        return -1
+    usable = free_vram * 0.9
+    if model_bytes * 1.15 <= usable:
+        return -1
+    return max(0, int(total_layers * usable / (model_bytes * 1.15)))
+
+
+def free_vram_bytes() -> int | None:
+    """Free memory on the first NVIDIA GPU through NVML, when nvidia-ml-py is installed."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            return int(pynvml.nvmlDeviceGetMemoryInfo(handle).free)
+        finally:
+            pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        return None
+
+
+_LLAMA_LOG = logging.getLogger("llama.cpp")
+# ggml_log_level: NONE=0, DEBUG=1, INFO=2, WARN=3, ERROR=4, CONT=5 (continues the last line).
+_GGML_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING,
+                4: logging.ERROR}
+_log_callback: Any = None  # the installed ctypes callback, kept alive
+
+
+def route_llama_logs() -> None:
+    """Send llama.cpp's own messages to our log file instead of the user's terminal."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+
+    last_level = [logging.INFO]
+
+    def on_log(level: int, text: bytes, _data: Any) -> None:
+        if level != 5:  # 5 continues the previous message at its level
+            last_level[0] = _GGML_LEVELS.get(level, logging.DEBUG)
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            _LLAMA_LOG.log(last_level[0], message)
+
+    _log_callback = llama_cpp.llama_log_callback(on_log)
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+@contextlib.contextmanager
+def _load_progress(callback: Callable[[float], bool]) -> Iterator[None]:
+    """Give llama.cpp a progress callback while ``Llama`` is constructed.
+
+    llama-cpp-python builds its model params from ``llama_model_default_params()`` and
+    exposes no progress argument, so the defaults it receives carry our callback for the
+    duration of one load. Only the worker thread loads models, one at a time.
+    """
+    import llama_cpp.llama_cpp as low
+
+    c_callback = low.llama_progress_callback(lambda progress, _data: bool(callback(progress)))
+    original = low.llama_model_default_params
+
+    def with_progress() -> Any:
+        params = original()
+        params.progress_callback = c_callback
+        return params
+
+    low.llama_model_default_params = with_progress
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = original
+
+
+class _TokenText:
+    """Token ids to text, never splitting a UTF-8 character across two chunks."""
+
+    def __init__(self, vocab: Any) -> None:
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
+        self._vocab = vocab
+        self._pieces: dict[int, bytes] = {}
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def piece(self, token: int) -> bytes:
+        cached = self._pieces.get(token)
+        if cached is None:
+            size = 64
+            while True:
+                buffer = ctypes.create_string_buffer(size)
+                n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, size, 0,
+                                                         False)
+                if n >= 0:
+                    break
+                size = -n
+            cached = self._pieces[token] = buffer.raw[:n]
+        return cached
+
+    def decode(self, token: int) -> str:
+        return self._decoder.decode(self.piece(token))
+
+    def finish(self) -> str:
+        return self._decoder.decode(b"", final=True)
+
+
+class LlamaEngine:
+    """A real llama.cpp model behind the ChatEngine interface."""
+
+    def __init__(self) -> None:
+        self._llama: Any = None
+        self._header: GGUFHeader | None = None
+        self._info: ModelInfo | None = None
+        self._template: ChatTemplate | None = None
+
+    @property
+    def info(self) -> ModelInfo | None:
+        return self._info
+
+    @property
+    def template(self) -> ChatTemplate | None:
+        return self._template
+
+    # -- loading ------------------------------------------------------------------------
+    def load(self, path: Path, options: LoadOptions = LoadOptions(),
+             on_progress: ProgressFn | None = None,
+             cancel: threading.Event | None = None) -> ModelInfo:
+        """Load ``path``, closing any model loaded before (its memory is freed first)."""
+        options = options.validated()
+        self.close()
+        report = on_progress or (lambda _stage, _fraction: None)
+        report("Checking the model file", None)
+        header = read_gguf_header(path)
+        backend = detect_backend()
+        total_layers = header.block_count
+        if backend == "CPU":
+            gpu_layers = 0
+        elif options.gpu_layers is None:
+            gpu_layers = auto_gpu_layers(total_layers, header.file_size, free_vram_bytes())
+        else:
+            gpu_layers = options.gpu_layers
+        threads = options.threads or default_threads()
+
+        def progress(fraction: float) -> bool:
+            report("Loading the model weights", fraction)
+            return not (cancel is not None and cancel.is_set())
+
+        from llama_cpp import Llama
+
+        route_llama_logs()
+        try:
+            with _load_progress(progress):
+                llama = Llama(
+                    model_path=str(path),
+                    n_ctx=options.context_length,
+                    n_gpu_layers=gpu_layers,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    swa_full=True,  # lets sliding-window models (Gemma 3) reuse the KV cache
+                    last_n_tokens_size=64,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            if cancel is not None and cancel.is_set():
+                raise ModelLoadError("Loading was cancelled.") from exc
+            raise ModelLoadError(self._load_failure_message(header, options, exc)) from exc
+        self._llama = llama
+        self._header = header
+        self._template = choose_template(header.chat_template, options.template_hint)
+        offloaded = 0 if gpu_layers == 0 else (
+            total_layers + 1 if gpu_layers < 0 else min(gpu_layers, total_layers + 1))
+        self._info = ModelInfo(
+            path=str(path),
+            name=header.name,
+            architecture=header.architecture,
+            parameters=int(llama._model.n_params()),
+            quantization=header.quantization,
+            trained_context=int(llama._model.n_ctx_train()),
+            context_length=int(llama.n_ctx()),
+            backend=backend,
+            gpu_layers_offloaded=offloaded,
+            total_layers=total_layers + 1,  # + the output layer, as llama.cpp counts them
+            threads=threads,
+            chat_template_name=self._template.name,
+            chat_template_source=self._template.source,
+            file_size=header.file_size,
+        )
+        report("Ready", 1.0)
+        log.info("loaded %s: %s", path, self._info)
+        return self._info
+
+    @staticmethod
+    def _load_failure_message(header: GGUFHeader, options: LoadOptions,
+                              exc: BaseException) -> str:
+        text = str(exc)
+        if "context" in text.lower():
+            size = options.context_length or "the trained number of"
+            return (f"llama.cpp could not create a context of {size} tokens ({text}). "
+                    "Try a smaller context length or fewer GPU layers.")
+        import llama_cpp
+
+        return (f"llama.cpp {llama_cpp.__version__} could not load this "
+                f"'{header.architecture}' model ({text}). The file may be damaged, or the "
+                "architecture may be newer than this llama.cpp.")
+
+    def close(self) -> None:
+        """Free the model's memory now, not whenever the garbage collector runs."""
+        if self._llama is not None:
+            self._llama.close()
+            log.info("closed %s", self._info.path if self._info else "model")
+        self._llama = None
+        self._header = None
+        self._info = None
+        self._template = None
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache, so the next answer evaluates its whole prompt (benchmarks)."""
+        llama = self._loaded()
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+
+    # -- chatting -----------------------------------------------------------------------
+    def _loaded(self) -> Any:
+        if self._llama is None:
+            raise NoModelLoadedError("Load a model first.")
+        return self._llama
+
+    def _tokenize(self, messages: Sequence[ChatMessage]) -> list[int]:
+        llama = self._loaded()
+        assert self._template is not None
+        vocab_model = llama._model
+        bos_id, eos_id = vocab_model.token_bos(), vocab_model.token_eos()
+        bos, eos = (llama.detokenize([t], special=True).decode(errors="replace") if t >= 0 else ""
+                    for t in (bos_id, eos_id))
+        prompt = render_prompt(self._template, messages, bos, eos)
+        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=vocab_model.add_bos_token(),
+                                special=True)
+        if len(tokens) >= 2 and tokens[0] == tokens[1] == bos_id:
+            tokens = tokens[1:]  # the template wrote bos_token itself
+        return tokens
+
+    def fit_to_context(self, messages: Sequence[ChatMessage],
+                       max_tokens: int) -> tuple[list[int], int]:
+        """Tokens of the longest recent part of the conversation that leaves room to answer.
+
+        Whole turns are dropped from the oldest; a leading system message always stays.
+        Returns (prompt tokens, number of messages dropped).
+        """
+        n_ctx = int(self._loaded().n_ctx())
+        budget = n_ctx - max(16, min(max_tokens, n_ctx // 4))
+        kept = list(messages)
+        system = [kept.pop(0)] if kept and kept[0].role == "system" else []
+        dropped = 0
+        while True:
+            tokens = self._tokenize(system + kept)
+            if len(tokens) <= budget:
+                return tokens, dropped
+            if len(kept) <= 1:
+                raise PromptTooLongError(
+                    f"The conversation's last message needs {len(tokens)} tokens, but this "
+                    f"model's context holds {n_ctx} with room to answer. Shorten the message "
+                    "or load the model with a longer context.")
+            kept.pop(0)
+            dropped += 1
+            while len(kept) > 1 and kept[0].role != "user":
+                kept.pop(0)
+                dropped += 1
+
+    def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
+             stop: StopFlag, on_text: TextFn | None = None,
+             request_id: int = 0) -> GenerationResult:
+        """Stream one answer; ``on_text`` gets each new piece of text as it is decoded."""
+        params = params.validated()
+        llama = self._loaded()
+        assert self._template is not None
+        started = time.perf_counter()
+        tokens, dropped = self.fit_to_context(messages, params.max_tokens)
+        cached = llama.input_ids[: llama.n_tokens].tolist()
+        reused = 0
+        for a, b in zip(cached, tokens[:-1], strict=False):
+            if a != b:
+                break
+            reused += 1
+        llama.set_seed(params.seed if params.seed is not None else random.randint(0, MAX_SEED))
+        n_ctx = int(llama.n_ctx())
+        text = _TokenText(llama._model.vocab)
+        stops = StopStringFilter(params.stop + self._template.stop_strings)
+        import llama_cpp
+
+        vocab = llama._model.vocab
+        pieces: list[str] = []
+        answer_started = False
+        generated = 0
+        first_token_at = last_token_at = None
+        reason = StopReason.LENGTH
+        eval_started = time.perf_counter()
+
+        def emit(piece: str) -> None:
+            nonlocal answer_started
+            if not answer_started:
+                piece = piece.lstrip()  # "Assistant: Paris" -> "Paris"
+                answer_started = bool(piece)
+            if piece:
+                pieces.append(piece)
+                if on_text is not None:
+                    on_text(piece, generated)
+
+
+        abort_callback, abort_data = stop.abort_callback()
+        llama_cpp.llama_set_abort_callback(llama._ctx.ctx, abort_callback, abort_data)
+        llama.last_n_tokens_size = params.repeat_last_n  # read when the sampler is built
+        generator = llama.generate(
+            tokens, top_k=params.top_k, top_p=params.top_p, min_p=params.min_p,
+            temp=params.temperature, repeat_penalty=params.repeat_penalty,
+            frequency_penalty=params.frequency_penalty,
+            presence_penalty=params.presence_penalty, reset=True)
+        try:
+            for token in generator:
+                last_token_at = time.perf_counter()
+                if first_token_at is None:
+                    first_token_at = last_token_at
+                generated += 1
+                if not params.ignore_eos and llama_cpp.llama_vocab_is_eog(vocab, token):
+                    reason = StopReason.EOS
+                    break
+                safe, hit = stops.feed(text.decode(token))
+                emit(safe)
+                if hit:
+                    reason = StopReason.STOP_STRING
+                    break
+                if stop.is_set():
+                    reason = StopReason.USER_STOP
+                    break
+                if generated >= params.max_tokens:
+                    reason = StopReason.LENGTH
+                    break
+                if llama.n_tokens + 1 >= n_ctx:
+                    reason = StopReason.CONTEXT_FULL
+                    break
+        except RuntimeError:
+            if not stop.is_set():
+                raise
+            reason = StopReason.USER_STOP  # llama.cpp aborted a decode for us
+            llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
+        finally:
+            generator.close()
+            llama_cpp.llama_set_abort_callback(llama._ctx.ctx, llama_cpp.ggml_abort_callback(0),
+                                               None)
+        if reason is not StopReason.STOP_STRING:
+            emit(stops.flush() + text.finish())
+        finished = time.perf_counter()
+        return GenerationResult(
+            request_id=request_id,
+            text="".join(pieces),
+            stop_reason=reason,
+            prompt_tokens=len(tokens),
+            prompt_eval_tokens=len(tokens) - reused,
+            prompt_eval_s=(first_token_at or finished) - eval_started,
+            generated_tokens=generated,
+            generation_s=(last_token_at - first_token_at) if first_token_at and last_token_at
+            else 0.0,
+            ttft_s=(first_token_at or finished) - started,
+            total_s=finished - started,
+            dropped_turns=dropped,
+            context_used=int(llama.n_tokens),
+            context_length=n_ctx,
+        )

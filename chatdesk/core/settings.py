@@ -1,0 +1,73 @@
+"""Typed user settings, stored as versioned JSON.
+
+A corrupt or unreadable settings file must never stop the app from starting: it is moved
+aside (so nothing is lost and the user can look at it) and defaults are used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatdesk.core.atomic import atomic_write_text
+from chatdesk.core.sampling import InvalidParameterError, SamplingParams
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    schema_version: int = SCHEMA_VERSION
+    last_model: str | None = None
+    context_length: int = 4096
+    gpu_layers: int | None = None  # None: auto
+    threads: int | None = None  # None: physical cores
+    system_prompt: str = ""
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data["sampling"] = self.sampling.to_dict()
+        return json.dumps(data, indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        known = {f.name for f in dataclasses.fields(cls)} - {"sampling"}
+        values = {k: v for k, v in data.items() if k in known}
+        sampling = SamplingParams.from_dict(data.get("sampling") or {}).validated()
+        return cls(**values, sampling=sampling)
+
+
+def load_settings(path: Path) -> Settings:
+    """Settings from ``path``; defaults when it is missing, backup + defaults when corrupt."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        log.warning("cannot read settings %s (%s); using defaults", path, exc)
+        return Settings()
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("settings must be a JSON object")
+        if int(data.get("schema_version", 0)) > SCHEMA_VERSION:
+            raise ValueError("settings were written by a newer chatdesk")
+        return Settings.from_dict(data)
+    except (ValueError, TypeError, InvalidParameterError) as exc:
+        backup = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.replace(backup)
+        log.warning("settings file %s is unusable (%s); moved to %s, using defaults",
+                    path, exc, backup)
+        return Settings()
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    atomic_write_text(path, settings.to_json())
