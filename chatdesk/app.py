@@ -1,0 +1,65 @@
+"""main(): QApplication, the main window, the engine thread, and their shutdown order."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from chatdesk import __version__
+from chatdesk.core.logs import setup_logging
+from chatdesk.core.paths import AppPaths, resolve_paths
+from chatdesk.core.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="chatdesk", description="Chat with local models.")
+    parser.add_argument("--data-dir", help="keep models, history, settings and logs here "
+                        "(default: $CHATDESK_DATA_DIR, else the platform's user dirs)")
+    parser.add_argument("--model", help="a .gguf file to load instead of the last one used")
+    parser.add_argument("--version", action="version", version=f"chatdesk {__version__}")
+    args, _qt_args = parser.parse_known_args(list(argv))
+    return args
+
+
+def startup_model(args: argparse.Namespace, paths: AppPaths, last_model: str | None) -> str | None:
+    """The model to load at start: --model, else the last one if it still exists, else None
+    (the bundled offline model)."""
+    from pathlib import Path
+
+    if args.model:
+        return str(Path(args.model).expanduser().resolve())
+    if last_model and Path(last_model).is_file():
+        return last_model
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    paths = resolve_paths(args.data_dir).ensure()
+    log_file = setup_logging(paths.logs_dir)
+    log.info("chatdesk %s starting; data in %s; log %s", __version__, paths.models_dir.parent,
+             log_file)
+
+    from PySide6.QtWidgets import QApplication
+
+    from chatdesk.core.engine import LlamaEngine
+    from chatdesk.ui.main_window import MainWindow
+    from chatdesk.worker import EngineHost
+
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("chatdesk")
+    app.setApplicationVersion(__version__)
+    settings = load_settings(paths.settings_file)
+    host = EngineHost(LlamaEngine(), paths.models_dir)
+    window = MainWindow(host, paths, settings)
+    window.show()
+    window.load_model(startup_model(args, paths, settings.last_model))
+    try:
+        return app.exec()
+    finally:
+        host.shutdown()

@@ -1,0 +1,293 @@
+"""`chatdesk bench`: what the app's pipeline costs over raw llama.cpp, in one run.
+
+* raw: llama.cpp's lowest-level loop through llama-cpp-python's C bindings
+  (``llama_decode`` + a greedy ``llama_sampler``) on its own ``Llama`` instance;
+* app: the same prompt tokens and greedy settings through LlamaEngine, the worker thread
+  and queued Qt signals, timed where an event loop on the main thread receives each token.
+
+Both run on the engine thread (raw through a QObject moved there): llama.cpp's OpenMP
+keeps one thread team per calling thread, and two teams on one machine fight for its cores.
+The two alternate, so drift on a noisy machine hits both alike, and medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Signal, Slot
+
+from chatdesk.core.engine import LlamaEngine, LoadOptions, default_threads
+from chatdesk.core.events import ChatMessage, ErrorEvent, GenerationResult, TokenChunk
+from chatdesk.core.sampling import GREEDY, SamplingParams
+from chatdesk.worker import EngineHost
+
+BENCH_PROMPT = "Write a long story about a lighthouse keeper and the sea."
+BENCH_CONTEXT = 4096
+TURN_QUESTIONS = (
+    "What is the capital of France?", "Name a large river in Europe.",
+    "What is two plus three?", "Which planet is closest to the sun?",
+    "What colour is the sky on a clear day?", "Name a musical instrument.",
+    "What is the opposite of cold?", "How many days are in a week?",
+    "What do bees make?", "What is frozen water called?",
+)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    model: str
+    backend: str
+    threads: int
+    tokens: int
+    runs: int
+    prompt_tokens: int
+    raw_tokens_per_s: float
+    app_tokens_per_s: float
+    app_vs_raw: float
+    raw_runs: tuple[float, ...]
+    app_runs: tuple[float, ...]
+    ttft_first_turn_s: float
+    ttft_tenth_turn_s: float
+    ttft_ratio: float
+    stop_latency_ms: float
+    stop_latency_runs_ms: tuple[float, ...]
+    llama_cpp_python: str
+
+
+def raw_tokens_per_s(llama: Any, prompt: list[int], n_tokens: int) -> float:
+    """Greedy decode speed of the bare C API: n tokens after the prompt, KV cache cleared."""
+    import llama_cpp as lc
+
+    ctx = llama._ctx.ctx
+    lc.llama_memory_clear(lc.llama_get_memory(ctx), True)
+    sampler = lc.llama_sampler_init_greedy()
+    try:
+        prompt_array = (lc.llama_token * len(prompt))(*prompt)
+        if lc.llama_decode(ctx, lc.llama_batch_get_one(prompt_array, len(prompt))) != 0:
+            raise RuntimeError("llama_decode failed on the prompt")
+        token = lc.llama_sampler_sample(sampler, ctx, -1)
+        first = time.perf_counter()
+        one = (lc.llama_token * 1)()
+        for _ in range(n_tokens - 1):
+            one[0] = token
+            if lc.llama_decode(ctx, lc.llama_batch_get_one(one, 1)) != 0:
+                raise RuntimeError("llama_decode failed")
+            token = lc.llama_sampler_sample(sampler, ctx, -1)
+        return (n_tokens - 1) / (time.perf_counter() - first)
+    finally:
+        lc.llama_sampler_free(sampler)
+
+
+class RawRunner(QObject):
+    """Moved to the engine thread, so raw llama.cpp runs where the engine runs."""
+
+    done = Signal(float)
+
+    @Slot(object)
+    def run(self, job: tuple[Any, list[int], int]) -> None:
+        self.done.emit(raw_tokens_per_s(*job))
+
+
+class BenchDriver(QObject):
+    """Sends requests to the engine thread and sleeps in an event loop until it is idle,
+    recording when each token arrives. It never polls: a spinning main thread would take
+    a core and the GIL away from llama.cpp."""
+
+    raw_requested = Signal(object)
+
+    def __init__(self, engine: LlamaEngine, models_dir: Path) -> None:
+        super().__init__()
+        self.host = EngineHost(engine, models_dir)
+        self.raw_runner = RawRunner()
+        self.raw_runner.moveToThread(self.host.thread)
+        self.raw_requested.connect(self.raw_runner.run)
+        self.raw_runner.done.connect(self._raw_done)
+        worker = self.host.worker
+        worker.text.connect(self._text)
+        worker.finished.connect(self._finished)
+        worker.failed.connect(self._failed)
+        worker.idle.connect(self._idle)
+        self.chunks: list[tuple[float, TokenChunk]] = []
+        self.result: GenerationResult | None = None
+        self.raw_result = 0.0
+        self.error: str | None = None
+        self.idle_at = 0.0
+        self.on_chunk: Callable[[TokenChunk], None] | None = None
+        self._loop: QEventLoop | None = None
+
+    @Slot(object)
+    def _text(self, chunk: TokenChunk) -> None:
+        self.chunks.append((time.perf_counter(), chunk))
+        if self.on_chunk is not None:
+            self.on_chunk(chunk)
+
+    @Slot(object)
+    def _finished(self, result: GenerationResult) -> None:
+        self.result = result
+
+    @Slot(object)
+    def _failed(self, error: ErrorEvent) -> None:
+        self.error = f"{error.title}: {error.message}"
+
+    @Slot(float)
+    def _raw_done(self, tokens_per_s: float) -> None:
+        self.raw_result = tokens_per_s
+        self._idle()
+
+    @Slot()
+    def _idle(self) -> None:
+        self.idle_at = time.perf_counter()
+        if self._loop is not None:
+            self._loop.quit()
+
+    def _wait_idle(self, timeout_s: float = 600.0) -> None:
+        if self.idle_at == 0.0:
+            self._loop = QEventLoop()
+            QTimer.singleShot(int(timeout_s * 1000), self._loop.quit)
+            self._loop.exec()
+            self._loop = None
+        if self.idle_at == 0.0:
+            raise TimeoutError("the engine thread did not finish in time")
+        if self.error:
+            raise RuntimeError(self.error)
+
+    def _reset(self) -> None:
+        self.chunks, self.result, self.error, self.idle_at = [], None, None, 0.0
+
+    def raw(self, llama: Any, prompt: list[int], n_tokens: int) -> float:
+        self._reset()
+        self.raw_requested.emit((llama, prompt, n_tokens))
+        self._wait_idle()
+        return self.raw_result
+
+    def chat(self, messages: list[ChatMessage],
+             params: SamplingParams) -> tuple[float, GenerationResult]:
+        """One answer; returns (seconds from sending to the first token's arrival, result)."""
+        self._reset()
+        sent = time.perf_counter()
+        self.host.generate(messages, params)
+        self._wait_idle()
+        assert self.result is not None
+        ttft = self.chunks[0][0] - sent if self.chunks else float("nan")
+        return ttft, self.result
+
+    def received_tokens_per_s(self) -> float:
+        """Decode speed as the main thread saw it: tokens over first to last arrival."""
+        (t0, c0), (t1, c1) = self.chunks[0], self.chunks[-1]
+        return (c1.tokens_so_far - c0.tokens_so_far) / (t1 - t0)
+
+
+def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
+    import llama_cpp
+    from llama_cpp import Llama
+
+    _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
+    engine = LlamaEngine()
+    # chatml has no text stop strings, so every run generates exactly `tokens` tokens.
+    options = LoadOptions(context_length=BENCH_CONTEXT, threads=threads, template_hint="chatml")
+    info = engine.load(model, options)
+    driver = BenchDriver(engine, model.parent)
+    raw = Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
+                n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
+                swa_full=True, verbose=False)
+    try:
+        messages = [ChatMessage("user", BENCH_PROMPT)]
+        prompt, _ = engine.fit_to_context(messages, tokens)
+        params = dataclasses.replace(GREEDY, max_tokens=tokens, ignore_eos=True)
+        raw_runs: list[float] = []
+        app_runs: list[float] = []
+        for _ in range(runs):
+            raw_runs.append(driver.raw(raw, prompt, tokens))
+            engine.reset_cache()
+            driver.chat(messages, params)
+            app_runs.append(driver.received_tokens_per_s())
+        first, tenth = ten_turn_ttft(driver, engine)
+        stops = [stop_latency_ms(driver, engine, messages) for _ in range(5)]
+    finally:
+        raw.close()
+        driver.host.shutdown()
+    raw_median, app_median = statistics.median(raw_runs), statistics.median(app_runs)
+    return BenchResult(
+        model=str(model), backend=info.backend, threads=threads, tokens=tokens, runs=runs,
+        prompt_tokens=len(prompt), raw_tokens_per_s=raw_median, app_tokens_per_s=app_median,
+        app_vs_raw=app_median / raw_median, raw_runs=tuple(raw_runs), app_runs=tuple(app_runs),
+        ttft_first_turn_s=first, ttft_tenth_turn_s=tenth, ttft_ratio=tenth / first,
+        stop_latency_ms=statistics.median(stops), stop_latency_runs_ms=tuple(stops),
+        llama_cpp_python=llama_cpp.__version__)
+
+
+def ten_turn_ttft(driver: BenchDriver, engine: LlamaEngine,
+                  repeats: int = 3) -> tuple[float, float]:
+    """Median time to first token of turn 1 and turn 10 of a growing conversation."""
+    params = dataclasses.replace(GREEDY, max_tokens=48, ignore_eos=True)
+    firsts, tenths = [], []
+    for _ in range(repeats):
+        engine.reset_cache()
+        conversation: list[ChatMessage] = []
+        ttfts = []
+        for question in TURN_QUESTIONS:
+            conversation.append(ChatMessage("user", question))
+            ttft, result = driver.chat(conversation, params)
+            ttfts.append(ttft)
+            conversation.append(ChatMessage("assistant", result.text))
+        firsts.append(ttfts[0])
+        tenths.append(ttfts[-1])
+    return statistics.median(firsts), statistics.median(tenths)
+
+
+def stop_latency_ms(driver: BenchDriver, engine: LlamaEngine,
+                    messages: list[ChatMessage]) -> float:
+    """From the stop request, made once 16 tokens arrived, to the worker reporting idle."""
+    params = dataclasses.replace(GREEDY, max_tokens=100_000, ignore_eos=True)
+    stopped_at: list[float] = []
+
+    def stop_after_16(chunk: TokenChunk) -> None:
+        if chunk.tokens_so_far >= 16 and not stopped_at:
+            stopped_at.append(time.perf_counter())
+            driver.host.stop()
+
+    engine.reset_cache()
+    driver.on_chunk = stop_after_16
+    try:
+        driver.chat(messages, params)
+    finally:
+        driver.on_chunk = None
+    return (driver.idle_at - stopped_at[0]) * 1000
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    from chatdesk.core.bundled_model import ensure_bundled_model
+    from chatdesk.core.logs import setup_logging
+    from chatdesk.core.paths import resolve_paths
+
+    if args.tokens < 2 or args.runs < 1:
+        print("chatdesk bench: --tokens must be at least 2 and --runs at least 1",
+              file=sys.stderr)
+        return 2
+    paths = resolve_paths(args.data_dir).ensure()
+    setup_logging(paths.logs_dir)
+    model = Path(args.model) if args.model else ensure_bundled_model(paths.models_dir)
+    if model is None:
+        print("chatdesk bench: no --model given and the bundled model is not installed",
+              file=sys.stderr)
+        return 2
+    result = run_bench(model, args.tokens, args.threads or default_threads(), args.runs)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+    else:
+        print(f"model    {result.model} ({result.backend}, {result.threads} threads)")
+        print(f"decode   raw {result.raw_tokens_per_s:.1f} tok/s · app "
+              f"{result.app_tokens_per_s:.1f} tok/s · app/raw {result.app_vs_raw:.3f} "
+              f"(median of {result.runs}, {result.tokens} tokens)")
+        print(f"ttft     turn 1 {result.ttft_first_turn_s * 1000:.1f} ms · turn 10 "
+              f"{result.ttft_tenth_turn_s * 1000:.1f} ms · ratio {result.ttft_ratio:.2f}")
+        print(f"stop     {result.stop_latency_ms:.1f} ms (median of 5)")
+    return 0

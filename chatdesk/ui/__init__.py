@@ -1,0 +1,1 @@
+"""Widgets only: they show core dataclasses and emit what the user wants to do."""

@@ -1,0 +1,192 @@
+"""The only bridge between Qt and the engine: a worker QObject in its own QThread.
+
+Requests go in as queued signals, results come out as queued signals; both carry plain
+frozen dataclasses. Stopping does *not* go through the event loop (a busy worker would run a
+queued "stop" slot only after the answer ended): the UI sets a ``StopFlag`` directly.
+
+Shutdown order (DESIGN.md): set stop -> the answer's generator closes -> ``Llama.close()``
+-> ``thread.quit()`` -> ``thread.wait()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from chatdesk.core.bundled_model import ensure_bundled_model
+from chatdesk.core.chat_template import ChatTemplateError
+from chatdesk.core.engine import ChatEngine, EngineError, LoadOptions, ModelLoadError
+from chatdesk.core.events import (
+    ChatMessage,
+    ErrorEvent,
+    GenerationResult,
+    LoadProgress,
+    ModelInfo,
+    TokenChunk,
+)
+from chatdesk.core.gguf_file import InvalidModelFileError
+from chatdesk.core.sampling import InvalidParameterError, SamplingParams
+from chatdesk.core.stop_flag import StopFlag
+
+log = logging.getLogger(__name__)
+
+# Failures we can explain to the user; anything else is a bug, logged with its traceback.
+EXPLAINED = (EngineError, InvalidModelFileError, InvalidParameterError, ChatTemplateError,
+             OSError)
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    path: str | None  # None: the bundled offline model, installed on first use
+    options: LoadOptions
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    request_id: int
+    messages: tuple[ChatMessage, ...]
+    params: SamplingParams
+
+
+def _error_event(request_id: int, exc: BaseException, default_title: str) -> ErrorEvent:
+    if isinstance(exc, EXPLAINED):
+        title = getattr(exc, "title", default_title)
+        return ErrorEvent(request_id, title, str(exc))
+    log.exception("unexpected failure")
+    return ErrorEvent(request_id, default_title,
+                      f"An unexpected error occurred ({type(exc).__name__}: {exc}). "
+                      "Details are in the log file (Help > About).")
+
+
+class EngineWorker(QObject):
+    """Lives in the engine thread; every slot runs there."""
+
+    progress = Signal(object)  # LoadProgress
+    loaded = Signal(object)  # ModelInfo
+    text = Signal(object)  # TokenChunk
+    finished = Signal(object)  # GenerationResult
+    failed = Signal(object)  # ErrorEvent
+    idle = Signal()  # a request has been fully handled
+
+    def __init__(self, engine: ChatEngine, models_dir: Path) -> None:
+        super().__init__()
+        self._engine = engine
+        self._models_dir = models_dir
+        self.stop_event = StopFlag()
+        self.cancel_load = threading.Event()
+
+    @Slot(object)
+    def load(self, request: LoadRequest) -> None:
+        def report(stage: str, fraction: float | None) -> None:
+            self.progress.emit(LoadProgress(stage, fraction))
+
+        try:
+            path = request.path
+            if path is None:
+                installed = ensure_bundled_model(self._models_dir, report)
+                if installed is None:
+                    raise ModelLoadError(
+                        "No model is installed yet. Open a .gguf file with File > Open model…")
+                path = str(installed)
+            info: ModelInfo = self._engine.load(Path(path), request.options, report,
+                                                self.cancel_load)
+            self.loaded.emit(info)
+        except Exception as exc:
+            self.failed.emit(_error_event(0, exc, "The model could not be loaded"))
+        finally:
+            self.idle.emit()
+
+    @Slot(object)
+    def generate(self, request: GenerateRequest) -> None:
+        first_at: list[float] = []
+
+        def on_text(piece: str, tokens: int) -> None:
+            now = time.perf_counter()
+            if not first_at:
+                first_at.append(now)
+            self.text.emit(TokenChunk(request.request_id, piece, tokens, now - first_at[0]))
+
+        try:
+            result: GenerationResult = self._engine.chat(
+                request.messages, request.params, self.stop_event, on_text, request.request_id)
+            self.finished.emit(result)
+        except Exception as exc:
+            self.failed.emit(_error_event(request.request_id, exc, "The answer failed"))
+        finally:
+            self.idle.emit()
+
+    @Slot()
+    def close(self) -> None:
+        """Free the model, then end this thread's event loop."""
+        try:
+            self._engine.close()
+        finally:
+            thread = QThread.currentThread()
+            thread.quit()
+
+
+class EngineHost(QObject):
+    """Owned by the GUI thread: starts the engine thread and sends it requests."""
+
+    _load_requested = Signal(object)
+    _generate_requested = Signal(object)
+    _close_requested = Signal()
+
+    def __init__(self, engine: ChatEngine, models_dir: Path,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("chatdesk-engine")
+        self.worker = EngineWorker(engine, models_dir)
+        self.worker.moveToThread(self._thread)
+        self._load_requested.connect(self.worker.load)
+        self._generate_requested.connect(self.worker.generate)
+        self._close_requested.connect(self.worker.close)
+        self._next_request_id = 0
+        self._thread.start()
+
+    def load(self, path: str | None, options: LoadOptions) -> None:
+        self.worker.cancel_load.clear()
+        self._load_requested.emit(LoadRequest(path, options))
+
+    def generate(self, messages: Sequence[ChatMessage], params: SamplingParams) -> int:
+        """Queue an answer; returns its request id (chunks of older requests can be told apart)."""
+        self._next_request_id += 1
+        self.worker.stop_event.clear()
+        self._generate_requested.emit(
+            GenerateRequest(self._next_request_id, tuple(messages), params))
+        return self._next_request_id
+
+    def stop(self) -> None:
+        """Thread-safe and immediate: the engine checks this between tokens and mid-decode."""
+        self.worker.stop_event.set()
+
+    def cancel_load(self) -> None:
+        self.worker.cancel_load.set()
+
+    @property
+    def thread(self) -> QThread:
+        """The engine thread (the bench runs raw llama.cpp on it, so both share one
+        OpenMP thread team)."""
+        return self._thread
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop, free the model and join the thread; True when the thread has ended."""
+        if not self._thread.isRunning():
+            return True
+        self.worker.stop_event.set()
+        self.worker.cancel_load.set()
+        self._close_requested.emit()
+        ended = self._thread.wait(timeout_ms)
+        if not ended:
+            log.error("engine thread did not stop within %d ms", timeout_ms)
+        return bool(ended)
