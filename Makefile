@@ -22,13 +22,14 @@ run: $(STAMP)
 	$(PY) -m chatdesk $(ARGS)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	$(PY) -m chatdesk.cli bench $(ARGS)
+	$(PY) -m chatdesk bench $(ARGS)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

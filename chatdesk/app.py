@@ -37,6 +37,18 @@ def startup_model(args: argparse.Namespace, paths: AppPaths, last_model: str | N
     return None
 
 
+def no_display_reason() -> str | None:
+    """On Linux without X11 or Wayland, Qt aborts with a plugin error; say it plainly."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("chatdesk: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). Run it "
+            "in a desktop session, or headless with QT_QPA_PLATFORM=offscreen.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -44,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_file = setup_logging(paths.logs_dir)
     log.info("chatdesk %s starting; data in %s; log %s", __version__, paths.models_dir.parent,
              log_file)
+
+    reason = no_display_reason()
+    if reason:
+        print(reason, file=sys.stderr)
+        log.error(reason)
+        return 1
 
     from PySide6.QtWidgets import QApplication
 

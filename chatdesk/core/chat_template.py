@@ -81,7 +81,7 @@ BUILTIN_TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gemma": (_GEMMA, ()),
     "chatml": (_CHATML, ()),
     "llama3": (_LLAMA3, ()),
-    "transcript": (_TRANSCRIPT, ("\nUser:",)),
+    "transcript": (_TRANSCRIPT, ("\nUser:", "\nAssistant:")),
 }
 FALLBACK_TEMPLATE = "transcript"
 

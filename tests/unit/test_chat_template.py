@@ -67,7 +67,7 @@ def test_builtin_renders_exact_text(name):
 
 
 def test_transcript_stops_at_the_next_user_line():
-    assert builtin_template("transcript", "test").stop_strings == ("\nUser:",)
+    assert builtin_template("transcript", "test").stop_strings == ("\nUser:", "\nAssistant:")
 
 
 def test_gemma_without_a_system_message():
