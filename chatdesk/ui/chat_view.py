@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -105,9 +105,3 @@ class ChatView(QTextBrowser):
 
     def plain_text(self) -> str:
         return self.toPlainText()
-
-    def keyPressEvent(self, event) -> None:
-        if event.key() == Qt.Key.Key_Escape:
-            event.ignore()  # let the window's Esc shortcut stop generation
-            return
-        super().keyPressEvent(event)

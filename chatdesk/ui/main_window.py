@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.model: ModelInfo | None = None
         self.loading = False
         self.active_request: int | None = None
+        self._discard_answer = False  # the running answer belongs to a chat the user left
         self.setWindowTitle("chatdesk")
         self.resize(960, 720)
         self._build_widgets()
@@ -130,6 +131,8 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(220)
         self.progress.setAccessibleName(self.tr("Model loading progress"))
         self.progress.hide()
+        for label in (self.template_label, self.speed_label):
+            label.setContentsMargins(12, 0, 12, 0)
         status = self.statusBar()
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.template_label)
@@ -233,6 +236,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def new_chat(self) -> None:
         self.stop_generation()
+        # An answer still running belongs to the old chat: let it end, but keep none of it.
+        self._discard_answer = self.active_request is not None
         self.conversation.clear()
         self.chat_view.clear_conversation()
         self.speed_label.clear()
@@ -275,7 +280,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_text(self, chunk: TokenChunk) -> None:
-        if chunk.request_id != self.active_request:
+        if chunk.request_id != self.active_request or self._discard_answer:
             return
         self.chat_view.append_stream(chunk.text)
         if chunk.elapsed_s > 0.2:
@@ -287,6 +292,10 @@ class MainWindow(QMainWindow):
         if result.request_id != self.active_request:
             return
         self.active_request = None
+        if self._discard_answer:
+            self._discard_answer = False
+            self._update_controls()
+            return
         self.conversation.append(ChatMessage("assistant", result.text))
         self.chat_view.end_answer(describe_result(result))
         self.speed_label.setText(self.tr("{0:.1f} tok/s").format(
@@ -297,6 +306,10 @@ class MainWindow(QMainWindow):
     def _on_failed(self, error: ErrorEvent) -> None:
         if error.request_id and error.request_id == self.active_request:
             self.active_request = None
+            if self._discard_answer:
+                self._discard_answer = False
+                self._update_controls()
+                return
             self.chat_view.end_answer(self.tr("(no answer: {0})").format(error.title))
         elif error.request_id == 0:  # a load failed
             self.loading = False

@@ -175,7 +175,7 @@ def test_hint_is_used_when_the_file_has_no_template(missing):
 def test_transcript_without_template_or_known_hint(hint):
     template = choose_template(None, hint=hint)
     assert template.name == FALLBACK_TEMPLATE == "transcript"
-    assert template.stop_strings == ("\nUser:",)
+    assert template.stop_strings == ("\nUser:", "\nAssistant:")
 
 
 def test_template_that_does_not_compile_falls_back_with_the_reason():
