@@ -152,6 +152,7 @@ _LLAMA_LOG = logging.getLogger("llama.cpp")
 _GGML_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING,
                 4: logging.ERROR}
 _log_callback: Any = None  # the installed ctypes callback, kept alive
+_llama_errors: list[str] = []  # llama.cpp's error lines during a load: the *why* of a failure
 
 
 def route_llama_logs() -> None:
@@ -169,6 +170,8 @@ def route_llama_logs() -> None:
         message = text.decode("utf-8", errors="replace").rstrip()
         if message:
             _LLAMA_LOG.log(last_level[0], message)
+            if last_level[0] >= logging.ERROR:
+                _llama_errors.append(message)
 
     _log_callback = llama_cpp.llama_log_callback(on_log)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
@@ -254,10 +257,10 @@ class LlamaEngine:
              cancel: threading.Event | None = None) -> ModelInfo:
         """Load ``path``, closing any model loaded before (its memory is freed first)."""
         options = options.validated()
-        self.close()
         report = on_progress or (lambda _stage, _fraction: None)
         report("Checking the model file", None)
-        header = read_gguf_header(path)
+        header = read_gguf_header(path)  # a bad file must not unload the working model
+        self.close()
         backend = detect_backend()
         total_layers = header.block_count
         if backend == "CPU":
@@ -275,6 +278,7 @@ class LlamaEngine:
         from llama_cpp import Llama
 
         route_llama_logs()
+        _llama_errors.clear()
         try:
             with _load_progress(progress):
                 llama = Llama(
@@ -319,7 +323,9 @@ class LlamaEngine:
     @staticmethod
     def _load_failure_message(header: GGUFHeader, options: LoadOptions,
                               exc: BaseException) -> str:
-        text = str(exc)
+        reasons = [m.split("error loading model:", 1)[1].strip()
+                   for m in _llama_errors if "error loading model:" in m]
+        text = reasons[0] if reasons else str(exc)
         if "context" in text.lower():
             size = options.context_length or "the trained number of"
             return (f"llama.cpp could not create a context of {size} tokens ({text}). "
