@@ -68,10 +68,3 @@ def ensure_bundled_model(models_dir: Path, on_progress: ProgressFn | None = None
     log.info("installed bundled model at %s", target)
     return target
 
-
-def installed_models(models_dir: Path) -> list[Path]:
-    """GGUF files in the models dir, by name; temp and partial files are never listed."""
-    if not models_dir.is_dir():
-        return []
-    return sorted(p for p in models_dir.glob("*.gguf")
-                  if p.is_file() and not p.name.startswith("."))

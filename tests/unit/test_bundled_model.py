@@ -1,4 +1,4 @@
-"""Installing the bundled offline model, and listing installed models."""
+"""Installing the bundled offline model (listing models: test_model_store.py)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,8 @@ from pathlib import Path
 import pytest
 
 from chatdesk.core import bundled_model
-from chatdesk.core.bundled_model import ensure_bundled_model, installed_models
-
-
-def test_installed_models_lists_only_finished_gguf_files(tmp_path):
-    for name in ["b.gguf", "A.gguf", ".hidden.gguf", ".m.gguf.x1y2.tmp", "c.gguf.part",
-                 "c.gguf.incomplete", "readme.txt", "model.GGUF.bak"]:
-        (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "dir.gguf").mkdir()
-    assert installed_models(tmp_path) == [tmp_path / "A.gguf", tmp_path / "b.gguf"]
-
-
-def test_installed_models_of_a_missing_dir_is_empty(tmp_path):
-    assert installed_models(tmp_path / "nope") == []
+from chatdesk.core.bundled_model import ensure_bundled_model
+from chatdesk.core.model_store import installed_models
 
 
 def test_no_package_means_no_model(tmp_path, monkeypatch):
@@ -104,7 +93,7 @@ def test_real_bundled_model_installs_once(tmp_path, request):
     assert bundled_model.bundled_model_filename() == package.MODEL_NAME
     assert _sha256(target) == package.EXPECTED_SHA256
     assert seen and seen == sorted(seen) and seen[-1] == 1.0
-    assert installed_models(models) == [target]
+    assert [m.path for m in installed_models(models)] == [target]
 
     before = target.stat().st_mtime_ns
     again = []
