@@ -20,6 +20,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="keep models, history, settings and logs here "
                         "(default: $CHATDESK_DATA_DIR, else the platform's user dirs)")
     parser.add_argument("--model", help="a .gguf file to load instead of the last one used")
+    parser.add_argument("--catalog", help="a models.json catalog to use instead of the "
+                        "packaged one (default: $CHATDESK_CATALOG)")
     parser.add_argument("--version", action="version", version=f"chatdesk {__version__}")
     args, _qt_args = parser.parse_known_args(list(argv))
     return args
@@ -65,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from chatdesk.core.catalog import catalog_path, load_catalog
     from chatdesk.core.engine import LlamaEngine
     from chatdesk.ui.main_window import MainWindow
     from chatdesk.worker import EngineHost
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     settings = load_settings(paths.settings_file)
     host = EngineHost(LlamaEngine(), paths.models_dir)
-    window = MainWindow(host, paths, settings)
+    window = MainWindow(host, paths, settings, load_catalog(catalog_path(args.catalog)))
     window.show()
     window.load_model(startup_model(args, paths, settings.last_model))
     try:

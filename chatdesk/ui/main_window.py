@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk import __version__
+from chatdesk.core.catalog import Catalog
 from chatdesk.core.engine import LoadOptions
 from chatdesk.core.events import (
     ChatMessage,
@@ -34,11 +36,14 @@ from chatdesk.core.events import (
     StopReason,
     TokenChunk,
 )
+from chatdesk.core.model_store import catalog_id_for
 from chatdesk.core.paths import AppPaths
 from chatdesk.core.settings import Settings, save_settings
+from chatdesk.download_manager import DownloadManager
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.input_box import InputBox
+from chatdesk.ui.models_dialog import ModelsDialog
 from chatdesk.worker import EngineHost
 
 log = logging.getLogger(__name__)
@@ -81,11 +86,15 @@ def describe_model(info: ModelInfo) -> str:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, host: EngineHost, paths: AppPaths, settings: Settings) -> None:
+    def __init__(self, host: EngineHost, paths: AppPaths, settings: Settings,
+                 catalog: Catalog | None = None) -> None:
         super().__init__()
         self.host = host
         self.paths = paths
         self.settings = settings
+        self.catalog = catalog if catalog is not None else Catalog(entries=(), problems=())
+        self.downloads: DownloadManager | None = None  # started when the Models dialog opens
+        self.models_dialog: ModelsDialog | None = None
         self.conversation: list[ChatMessage] = []
         self.model: ModelInfo | None = None
         self.loading = False
@@ -172,6 +181,15 @@ class MainWindow(QMainWindow):
         self.stop_action.triggered.connect(self.stop_generation)
         chat_menu.addAction(self.stop_action)
 
+        models_menu = self.menuBar().addMenu(self.tr("&Models"))
+        self.models_action = QAction(self.tr("&Manage models…"), self)
+        self.models_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.models_action.triggered.connect(self.show_models)
+        models_menu.addAction(self.models_action)
+        import_action = QAction(self.tr("&Import a .gguf file…"), self)
+        import_action.triggered.connect(lambda: self.show_models().choose_import())
+        models_menu.addAction(import_action)
+
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
         about = QAction(self.tr("&About chatdesk"), self)
         about.triggered.connect(self.show_about)
@@ -185,9 +203,31 @@ class MainWindow(QMainWindow):
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
 
-    def load_options(self) -> LoadOptions:
+    def load_options(self, path: str | None = None) -> LoadOptions:
+        """The user's load settings, plus the catalog's template hint for a catalog model."""
+        hint = None
+        if path is not None:
+            catalog_id = catalog_id_for(self.paths.models_dir, Path(path).name)
+            entry = (self.catalog.get(catalog_id) if catalog_id
+                     else self.catalog.by_filename(Path(path).name))
+            hint = entry.chat_template_hint if entry else None
         return LoadOptions(context_length=self.settings.context_length,
-                           gpu_layers=self.settings.gpu_layers, threads=self.settings.threads)
+                           gpu_layers=self.settings.gpu_layers, threads=self.settings.threads,
+                           template_hint=hint)
+
+    @Slot()
+    def show_models(self) -> ModelsDialog:
+        """Open (or raise) the Models dialog; downloads outlive it until the app closes."""
+        if self.downloads is None:
+            self.downloads = DownloadManager(self.paths.models_dir, self)
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self.catalog, self.paths.models_dir,
+                                              self.downloads, self)
+            self.models_dialog.load_requested.connect(self.load_model)
+        self.models_dialog.refresh()
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+        return self.models_dialog
 
     # -- user intents -------------------------------------------------------------------
     def load_model(self, path: str | None) -> None:
@@ -200,7 +240,7 @@ class MainWindow(QMainWindow):
         self.progress.show()
         self.model_label.setText(self.tr("Loading model…"))
         self._update_controls()
-        self.host.load(path, self.load_options())
+        self.host.load(path, self.load_options(path))
 
     @Slot()
     def choose_model_file(self) -> None:
@@ -335,5 +375,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.chat_view.end_answer(None)
         self._save_settings()
+        if self.downloads is not None:
+            self.downloads.shutdown()
         self.host.shutdown()
         super().closeEvent(event)

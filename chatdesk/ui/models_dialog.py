@@ -1,0 +1,550 @@
+"""The Models dialog: the curated catalog with a fit check, downloads, installed models,
+import of a local .gguf, and a search of Hugging Face for other GGUF repositories.
+
+Everything slow (downloads, the Hub search, copying an imported file) runs off the GUI
+thread; this dialog only shows state and sends intents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QRunnable, QThreadPool, QUrl, Signal, Slot
+from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatdesk.core.catalog import Catalog, CatalogEntry
+from chatdesk.core.downloads import PartialDownload, format_bytes, partial_downloads
+from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
+from chatdesk.core.gguf_file import InvalidModelFileError
+from chatdesk.core.model_store import (
+    InstalledModel,
+    import_model,
+    installed_models,
+    remove_model,
+)
+from chatdesk.download_manager import DownloadManager, JobState, JobUpdate
+
+log = logging.getLogger(__name__)
+
+FIT_COLORS = {FitVerdict.FITS: "#2f855a", FitVerdict.TIGHT: "#b7791f",
+              FitVerdict.TOO_BIG: "#c53030"}
+ACTIVE_STATES = (JobState.QUEUED, JobState.DOWNLOADING, JobState.VERIFYING)
+
+
+def describe_progress(update: JobUpdate) -> str:
+    """'120 MB of 400 MB · 8.1 MB/s · 35 s left' — what a user wants to know."""
+    if update.state is JobState.QUEUED:
+        return "waiting in the queue"
+    if update.state is JobState.VERIFYING:
+        return "verifying the sha256…"
+    if update.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+        return update.message
+    sample = update.progress
+    if sample is None:
+        return "connecting…"
+    text = format_bytes(sample.downloaded)
+    if sample.total:
+        text += f" of {format_bytes(sample.total)}"
+    if sample.bytes_per_s > 0:
+        text += f" · {format_bytes(sample.bytes_per_s)}/s"
+    if sample.eta_s is not None:
+        minutes, seconds = divmod(int(sample.eta_s), 60)
+        text += f" · {minutes} min {seconds:02d} s left" if minutes else f" · {seconds} s left"
+    return text
+
+
+class _Task(QRunnable):
+    """Run ``work`` on the thread pool and hand its result (or error) back on ``done``."""
+
+    def __init__(self, work: Callable[[], Any], done: Signal) -> None:
+        super().__init__()
+        self._work = work
+        self._done = done
+
+    def run(self) -> None:
+        try:
+            result: Any = self._work()
+        except Exception as exc:
+            result = exc
+        self._done.emit(result)
+
+
+class DownloadRow(QWidget):
+    """One download: name, progress bar, speed and time left, Cancel."""
+
+    cancel_requested = Signal(int)
+
+    def __init__(self, update: JobUpdate, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job_id = update.job.job_id
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        self.name = QLabel(update.job.label)
+        self.name.setMinimumWidth(200)
+        self.bar = QProgressBar()
+        self.bar.setAccessibleName(self.tr("Download progress of {0}").format(update.job.label))
+        self.status = QLabel()
+        self.status.setMinimumWidth(260)
+        self.cancel = QPushButton(self.tr("Cancel"))
+        self.cancel.setAccessibleName(self.tr("Cancel download of {0}").format(update.job.label))
+        self.cancel.clicked.connect(lambda: self.cancel_requested.emit(self.job_id))
+        for widget in (self.name, self.bar, self.status, self.cancel):
+            layout.addWidget(widget)
+        self.show_update(update)
+
+    def show_update(self, update: JobUpdate) -> None:
+        sample = update.progress
+        if update.state is JobState.DONE:
+            self.bar.setRange(0, 100)
+            self.bar.setValue(100)
+        elif sample is not None and sample.total:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * sample.downloaded / sample.total))
+        elif update.state in ACTIVE_STATES:
+            self.bar.setRange(0, 0)
+        self.status.setText(describe_progress(update))
+        color = "#c53030" if update.state is JobState.FAILED else ""
+        self.status.setStyleSheet(f"color: {color}" if color else "")
+        self.cancel.setEnabled(update.state in ACTIVE_STATES)
+
+
+class ModelsDialog(QDialog):
+    """Non-modal: downloads keep going while the user chats."""
+
+    load_requested = Signal(str)  # a model file to load
+    _search_done = Signal(object)
+    _files_done = Signal(object)
+    _import_done = Signal(object)
+
+    def __init__(self, catalog: Catalog, models_dir: Path, downloads: DownloadManager,
+                 parent: QWidget | None = None, memory: MemoryInfo | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Models"))
+        self.resize(980, 600)
+        self.catalog = catalog
+        self.models_dir = models_dir
+        self.downloads = downloads
+        self.memory = memory or current_memory()
+        self.download_rows: dict[int, DownloadRow] = {}
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self._build_catalog_tab(), self.tr("Catalog"))
+        self.tabs.addTab(self._build_installed_tab(), self.tr("Installed"))
+        self.tabs.addTab(self._build_search_tab(), self.tr("Search Hugging Face"))
+        self.tabs.addTab(self._build_downloads_tab(), self.tr("Downloads"))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        downloads.update.connect(self._on_download_update)
+        self._search_done.connect(self._show_search_results)
+        self._files_done.connect(self._show_repo_files)
+        self._import_done.connect(self._import_finished)
+        for update in downloads.last.values():
+            self._on_download_update(update)
+        self.refresh()
+
+    # -- catalog ------------------------------------------------------------------------
+    def _build_catalog_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        memory = self.memory
+        vram = (f", {format_bytes(memory.free_vram)} free VRAM"
+                if memory.free_vram is not None else "")
+        self.memory_label = QLabel(self.tr("This machine: {0} RAM available of {1}{2}.").format(
+            format_bytes(memory.available_ram), format_bytes(memory.total_ram), vram))
+        headers = [self.tr(h) for h in ("Name", "Parameters", "Quantization", "Size",
+                                        "License", "Fit", "")]
+        self.catalog_table = QTableWidget(len(self.catalog.entries), len(headers))
+        self.catalog_table.setAccessibleName(self.tr("Model catalog"))
+        self.catalog_table.setHorizontalHeaderLabels(headers)
+        self.catalog_table.verticalHeader().hide()
+        self.catalog_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.catalog_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.catalog_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch)
+        self.catalog_buttons: dict[str, QPushButton] = {}
+        for row, entry in enumerate(self.catalog.entries):
+            self._fill_catalog_row(row, entry)
+        self.catalog_table.resizeColumnsToContents()
+        self.catalog_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch)
+        # Column sizing ignores cell widgets: size the button column from its widest label.
+        probe = QPushButton(self.tr("Download"))
+        self.catalog_table.setColumnWidth(6, probe.sizeHint().width() + 12)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.description.setMinimumHeight(60)
+        self.catalog_table.currentCellChanged.connect(
+            lambda row, *_: self._describe(row))
+        if self.catalog.entries:
+            self.catalog_table.selectRow(0)
+            self._describe(0)
+        layout.addWidget(self.memory_label)
+        layout.addWidget(self.catalog_table, 1)
+        layout.addWidget(self.description)
+        if self.catalog.problems:
+            problems = QLabel(self.tr("Some catalog entries were skipped: {0}").format(
+                "; ".join(self.catalog.problems)))
+            problems.setWordWrap(True)
+            problems.setStyleSheet("color: #b7791f")
+            layout.addWidget(problems)
+        return page
+
+    def fit_of(self, entry: CatalogEntry) -> FitVerdict:
+        return check_fit(entry.ram_required_bytes, self.memory)
+
+    def _fill_catalog_row(self, row: int, entry: CatalogEntry) -> None:
+        size = format_bytes(entry.size_bytes) if entry.size_bytes else self.tr("unknown")
+        values = [entry.name, entry.parameters, entry.quantization, size, entry.license]
+        for column, value in enumerate(values):
+            item = QTableWidgetItem(value)
+            item.setToolTip(entry.description)
+            self.catalog_table.setItem(row, column, item)
+        verdict = self.fit_of(entry)
+        fit = QTableWidgetItem(verdict.value)
+        fit.setForeground(QColor(FIT_COLORS[verdict]))
+        fit.setToolTip(self.tr("Needs about {0} of memory; {1} available.").format(
+            format_bytes(entry.ram_required_bytes), format_bytes(self.memory.available_ram)))
+        self.catalog_table.setItem(row, 5, fit)
+        button = QPushButton()
+        button.clicked.connect(lambda _=False, e=entry: self._catalog_action(e))
+        self.catalog_buttons[entry.id] = button
+        self.catalog_table.setCellWidget(row, 6, button)
+
+    def _describe(self, row: int) -> None:
+        if 0 <= row < len(self.catalog.entries):
+            entry = self.catalog.entries[row]
+            self.description.setText(f"<b>{entry.name}</b> — {entry.description}")
+
+    def _installed_path(self, entry: CatalogEntry) -> Path | None:
+        for model in installed_models(self.models_dir):
+            if model.catalog_id == entry.id or model.path.name == entry.filename:
+                return model.path
+        return None
+
+    def _job_for(self, entry: CatalogEntry) -> JobUpdate | None:
+        for update in self.downloads.last.values():
+            if update.job.catalog_id == entry.id and update.state in ACTIVE_STATES:
+                return update
+        return None
+
+    def _catalog_action(self, entry: CatalogEntry) -> None:
+        installed = self._installed_path(entry)
+        running = self._job_for(entry)
+        if installed is not None:
+            self.load_requested.emit(str(installed))
+        elif running is not None:
+            self.downloads.cancel(running.job.job_id)
+        else:
+            if self.fit_of(entry) is FitVerdict.TOO_BIG:
+                answer = QMessageBox.question(
+                    self, self.tr("Too big for this machine?"),
+                    self.tr("{0} needs about {1} of memory and this machine has {2} "
+                            "available. Download it anyway?").format(
+                        entry.name, format_bytes(entry.ram_required_bytes),
+                        format_bytes(self.memory.available_ram)))
+                if answer != QMessageBox.StandardButton.Yes:
+                    return
+            self.start_catalog_download(entry)
+
+    def start_catalog_download(self, entry: CatalogEntry) -> None:
+        self.downloads.enqueue(entry.name, entry.repo_id, entry.filename,
+                               revision=entry.revision, sha256=entry.sha256,
+                               catalog_id=entry.id)
+        self.tabs.setCurrentIndex(3)
+
+    def _refresh_catalog_buttons(self) -> None:
+        for entry in self.catalog.entries:
+            button = self.catalog_buttons[entry.id]
+            if self._installed_path(entry) is not None:
+                button.setText(self.tr("Load"))
+            elif self._job_for(entry) is not None:
+                button.setText(self.tr("Cancel"))
+            else:
+                button.setText(self.tr("Download"))
+            button.setAccessibleName(f"{button.text()} {entry.name}")
+
+    # -- installed ----------------------------------------------------------------------
+    def _build_installed_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.installed_table = QTableWidget(0, 3)
+        self.installed_table.setAccessibleName(self.tr("Installed models"))
+        self.installed_table.setHorizontalHeaderLabels(
+            [self.tr("File"), self.tr("Size on disk"), self.tr("From the catalog")])
+        self.installed_table.verticalHeader().hide()
+        self.installed_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.installed_table.setSelectionBehavior(
+            QAbstractItemView.SelectionBehavior.SelectRows)
+        self.installed_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch)
+        buttons = QHBoxLayout()
+        self.load_button = QPushButton(self.tr("Load"))
+        self.delete_button = QPushButton(self.tr("Delete…"))
+        self.reveal_button = QPushButton(self.tr("Show in file manager"))
+        self.import_button = QPushButton(self.tr("Import .gguf…"))
+        self.load_button.clicked.connect(self._load_selected)
+        self.delete_button.clicked.connect(self._delete_selected)
+        self.reveal_button.clicked.connect(self._reveal)
+        self.import_button.clicked.connect(self.choose_import)
+        for button in (self.load_button, self.delete_button, self.reveal_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.import_button)
+        self.import_status = QLabel()
+        layout.addWidget(self.installed_table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.import_status)
+        return page
+
+    def _refresh_installed(self) -> None:
+        models = installed_models(self.models_dir)
+        self.installed: list[InstalledModel] = models
+        self.installed_table.setRowCount(len(models))
+        for row, model in enumerate(models):
+            entry = self.catalog.get(model.catalog_id) if model.catalog_id else None
+            for column, value in enumerate((model.path.name, format_bytes(model.size_bytes),
+                                            entry.name if entry else "")):
+                self.installed_table.setItem(row, column, QTableWidgetItem(value))
+        has_rows = bool(models)
+        for button in (self.load_button, self.delete_button):
+            button.setEnabled(has_rows)
+
+    def _selected_installed(self) -> InstalledModel | None:
+        row = self.installed_table.currentRow()
+        if 0 <= row < len(self.installed):
+            return self.installed[row]
+        return None
+
+    def _load_selected(self) -> None:
+        model = self._selected_installed()
+        if model is not None:
+            self.load_requested.emit(str(model.path))
+
+    def _delete_selected(self) -> None:
+        model = self._selected_installed()
+        if model is None:
+            return
+        answer = QMessageBox.question(
+            self, self.tr("Delete model"),
+            self.tr("Delete {0} ({1}) from disk?").format(model.path.name,
+                                                          format_bytes(model.size_bytes)))
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete_model(model)
+
+    def delete_model(self, model: InstalledModel) -> None:
+        try:
+            remove_model(self.models_dir, model.path.name)
+        except (OSError, ValueError) as exc:
+            self.import_status.setText(str(exc))
+        self.refresh()
+
+    def _reveal(self) -> None:
+        model = self._selected_installed()
+        folder = model.path.parent if model else self.models_dir
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Import a GGUF model"), "",
+                                              self.tr("GGUF models (*.gguf)"))
+        if path:
+            self.import_file(Path(path))
+
+    def import_file(self, source: Path) -> None:
+        """Check the header and copy in the background (a model is gigabytes)."""
+        self.import_button.setEnabled(False)
+        self.import_status.setText(self.tr("Importing {0}…").format(source.name))
+        QThreadPool.globalInstance().start(
+            _Task(lambda: import_model(source, self.models_dir), self._import_done))
+
+    @Slot(object)
+    def _import_finished(self, result: object) -> None:
+        self.import_button.setEnabled(True)
+        if isinstance(result, InvalidModelFileError | OSError | ValueError):
+            self.import_status.setText(self.tr("Not imported: {0}").format(result))
+        elif isinstance(result, Exception):
+            log.error("import failed: %r", result)
+            self.import_status.setText(self.tr("Not imported: {0}").format(result))
+        else:
+            self.import_status.setText(self.tr("Imported {0}.").format(Path(str(result)).name))
+        self.refresh()
+
+    # -- search -------------------------------------------------------------------------
+    def _build_search_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        row = QHBoxLayout()
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText(self.tr("Search Hugging Face for GGUF models, "
+                                                   "e.g. 'qwen 1.5b instruct'"))
+        self.search_box.setAccessibleName(self.tr("Search text"))
+        self.search_box.returnPressed.connect(self.search)
+        self.search_button = QPushButton(self.tr("Search"))
+        self.search_button.clicked.connect(self.search)
+        row.addWidget(self.search_box, 1)
+        row.addWidget(self.search_button)
+        self.search_status = QLabel()
+        self.search_status.setWordWrap(True)
+        lists = QHBoxLayout()
+        self.search_results = QListWidget()
+        self.search_results.setAccessibleName(self.tr("Repositories found"))
+        self.search_results.currentItemChanged.connect(self._list_repo_files)
+        self.repo_files = QListWidget()
+        self.repo_files.setAccessibleName(self.tr("GGUF files in the repository"))
+        lists.addWidget(self.search_results, 1)
+        lists.addWidget(self.repo_files, 1)
+        self.download_file_button = QPushButton(self.tr("Download selected file"))
+        self.download_file_button.clicked.connect(self._download_repo_file)
+        layout.addLayout(row)
+        layout.addWidget(self.search_status)
+        layout.addLayout(lists, 1)
+        layout.addWidget(self.download_file_button)
+        return page
+
+    def search(self) -> None:
+        text = self.search_box.text().strip()
+        if not text:
+            return
+        self.search_status.setText(self.tr("Searching…"))
+        self.search_results.clear()
+        self.repo_files.clear()
+        QThreadPool.globalInstance().start(_Task(lambda: search_gguf_repos(text),
+                                                 self._search_done))
+
+    @Slot(object)
+    def _show_search_results(self, result: object) -> None:
+        if isinstance(result, Exception):
+            self.search_status.setText(hub_error_message(result))
+            return
+        repos = list(result)  # type: ignore[call-overload]
+        self.search_status.setText(self.tr("{0} repositories found.").format(len(repos)))
+        for repo_id in repos:
+            self.search_results.addItem(QListWidgetItem(repo_id))
+
+    def _list_repo_files(self, item: QListWidgetItem | None, _previous: object = None) -> None:
+        self.repo_files.clear()
+        if item is None:
+            return
+        repo_id = item.text()
+        QThreadPool.globalInstance().start(
+            _Task(lambda: (repo_id, gguf_files_in(repo_id)), self._files_done))
+
+    @Slot(object)
+    def _show_repo_files(self, result: object) -> None:
+        if isinstance(result, Exception):
+            self.search_status.setText(hub_error_message(result))
+            return
+        repo_id, files = result  # type: ignore[misc]
+        current = self.search_results.currentItem()
+        if current is None or current.text() != repo_id:
+            return  # the user moved on
+        for name in files:
+            self.repo_files.addItem(QListWidgetItem(name))
+
+    def _download_repo_file(self) -> None:
+        repo, file = self.search_results.currentItem(), self.repo_files.currentItem()
+        if repo is not None and file is not None:
+            self.downloads.enqueue(file.text(), repo.text(), file.text())
+            self.tabs.setCurrentIndex(3)
+
+    # -- downloads ----------------------------------------------------------------------
+    def _build_downloads_tab(self) -> QWidget:
+        page = QWidget()
+        self.downloads_layout = QVBoxLayout(page)
+        self.no_downloads = QLabel(self.tr("No downloads yet. Pick a model in the Catalog."))
+        self.downloads_layout.addWidget(self.no_downloads)
+        self.partials_label = QLabel()
+        self.partials_label.setWordWrap(True)
+        self.resume_button = QPushButton(self.tr("Resume unfinished downloads"))
+        self.resume_button.clicked.connect(self.resume_partials)
+        self.downloads_layout.addWidget(self.partials_label)
+        self.downloads_layout.addWidget(self.resume_button)
+        self.downloads_layout.addStretch(1)
+        return page
+
+    def _unfinished(self) -> list[PartialDownload]:
+        running = {u.job.filename for u in self.downloads.last.values()
+                   if u.state in ACTIVE_STATES}
+        return [p for p in partial_downloads(self.models_dir) if p.filename not in running]
+
+    def resume_partials(self) -> None:
+        for partial in self._unfinished():
+            entry = self.catalog.by_filename(partial.filename)
+            self.downloads.enqueue(entry.name if entry else partial.name, partial.repo_id,
+                                   partial.filename, revision=partial.revision,
+                                   sha256=entry.sha256 if entry else None,
+                                   catalog_id=entry.id if entry else None)
+        self.refresh()
+
+    @Slot(object)
+    def _on_download_update(self, update: JobUpdate) -> None:
+        row = self.download_rows.get(update.job.job_id)
+        if row is None:
+            row = DownloadRow(update)
+            row.cancel_requested.connect(self.downloads.cancel)
+            self.download_rows[update.job.job_id] = row
+            self.downloads_layout.insertWidget(0, row)
+            self.no_downloads.hide()
+        row.show_update(update)
+        if update.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED):
+            self.refresh()
+
+    def refresh(self) -> None:
+        self._refresh_installed()
+        self._refresh_catalog_buttons()
+        unfinished = self._unfinished()
+        self.partials_label.setText(self.tr("Unfinished: {0}").format(", ".join(
+            f"{p.name} ({format_bytes(p.downloaded)}"
+            + (f" of {format_bytes(p.total)})" if p.total else ")") for p in unfinished))
+            if unfinished else "")
+        self.resume_button.setVisible(bool(unfinished))
+
+
+def search_gguf_repos(text: str, limit: int = 50) -> list[str]:
+    """Repository ids on the Hub (or a mirror at HF_ENDPOINT) matching text, with GGUF files."""
+    from huggingface_hub import HfApi
+
+    from chatdesk.core.downloads import current_endpoint
+
+    api = HfApi(endpoint=current_endpoint())
+    return [m.id for m in api.list_models(search=text, filter="gguf", limit=limit)]
+
+
+def gguf_files_in(repo_id: str) -> list[str]:
+    from huggingface_hub import HfApi
+
+    from chatdesk.core.downloads import current_endpoint
+
+    api = HfApi(endpoint=current_endpoint())
+    return sorted(f for f in api.list_repo_files(repo_id) if f.lower().endswith(".gguf"))
+
+
+def hub_error_message(error: BaseException) -> str:
+    """A sentence for the user, never a traceback: most failures here mean 'offline'."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    name = type(error).__name__
+    if any(word in name for word in ("Connect", "Timeout", "Network", "Offline")) or \
+            "connect" in text.lower():
+        return ("Hugging Face cannot be reached (offline?). The catalog and your installed "
+                "models still work.")
+    return f"The search failed: {text}"

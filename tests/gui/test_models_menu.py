@@ -1,0 +1,59 @@
+"""The Models menu in the main window: the dialog opens, a catalog model's template hint
+reaches the engine, and closing the window stops the download thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fake_engine import FakeEngine
+from PySide6.QtCore import Qt
+
+from chatdesk.core.catalog import Catalog, CatalogEntry
+from chatdesk.core.model_store import record_catalog_id
+from chatdesk.core.settings import Settings
+from chatdesk.ui.main_window import MainWindow
+from chatdesk.worker import EngineHost
+
+ENTRY = CatalogEntry(
+    id="tiny-chat", name="Tiny Chat", repo_id="org/Tiny-GGUF", filename="tiny.gguf",
+    revision="main", size_bytes=None, sha256=None, parameters="0.1B",
+    quantization="Q4_K_M", context_length=2048, ram_required_bytes=10**8, license="mit",
+    description="A test model.", chat_template_hint="chatml", default_sampling={})
+
+
+def make(qtbot, app_paths) -> MainWindow:
+    window = MainWindow(EngineHost(FakeEngine(), app_paths.models_dir), app_paths, Settings(),
+                        Catalog(entries=(ENTRY,), problems=()))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_ctrl_m_opens_the_dialog_and_closing_the_window_ends_the_downloader(qtbot, app_paths):
+    window = make(qtbot, app_paths)
+    window.activateWindow()  # window shortcuts fire only in the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=1000)
+    assert window.models_action.shortcut().toString() == "Ctrl+M"
+    qtbot.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.models_dialog is not None
+                    and window.models_dialog.isVisible(), timeout=2000)
+    dialog = window.models_dialog
+    assert dialog.catalog_table.rowCount() == 1
+    assert dialog.catalog_table.item(0, 0).text() == "Tiny Chat"
+    assert window.show_models() is dialog  # one dialog, raised again
+    downloads = window.downloads
+    assert downloads is not None
+    window.close()
+    assert not downloads._thread.isRunning()
+    assert not window.host.is_running()
+
+
+def test_a_catalog_model_loads_with_its_template_hint(qtbot, app_paths, model_file: Path):
+    window = make(qtbot, app_paths)
+    installed = app_paths.models_dir / "tiny.gguf"
+    installed.write_bytes(model_file.read_bytes())
+    record_catalog_id(app_paths.models_dir, "tiny.gguf", "tiny-chat")
+    assert window.load_options(str(installed)).template_hint == "chatml"
+    assert window.load_options(str(model_file)).template_hint is None
+    window.close()
