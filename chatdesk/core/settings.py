@@ -20,6 +20,7 @@ from chatdesk.core.sampling import InvalidParameterError, SamplingParams
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+THEMES = ("system", "light", "dark")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class Settings:
     threads: int | None = None  # None: physical cores
     system_prompt: str = ""
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> sampling dict
+    theme: str = "system"  # "light", "dark" or "system"
+    window_geometry: str = ""  # QMainWindow.saveGeometry(), base64
+    window_state: str = ""  # QMainWindow.saveState(), base64
+    splitter_sizes: tuple[int, ...] = ()
+    right_panel_visible: bool = True
+    last_conversation_id: int | None = None
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -41,6 +49,12 @@ class Settings:
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         known = {f.name for f in dataclasses.fields(cls)} - {"sampling"}
         values = {k: v for k, v in data.items() if k in known}
+        if "splitter_sizes" in values:
+            values["splitter_sizes"] = tuple(int(x) for x in values["splitter_sizes"])
+        if "presets" in values and not isinstance(values["presets"], dict):
+            raise ValueError("presets must be an object")
+        if values.get("theme", "system") not in THEMES:
+            values["theme"] = "system"
         sampling = SamplingParams.from_dict(data.get("sampling") or {}).validated()
         return cls(**values, sampling=sampling)
 

@@ -1,0 +1,153 @@
+"""Live figures while the model writes, and the figures of a finished answer.
+
+It refreshes on its own steady timer (4 Hz), not per token, so a fast stream costs it
+nothing extra; the timer runs only while the panel is visible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import psutil
+from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QWidget
+
+from chatdesk.core.events import GenerationResult
+
+REFRESH_MS = 250
+
+
+def format_mib(count: float) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
+
+
+class Sparkline(QWidget):
+    """A small line chart of recent values (tokens/s over the current answer)."""
+
+    def __init__(self, parent: QWidget | None = None, capacity: int = 240) -> None:
+        super().__init__(parent)
+        self.values: deque[float] = deque(maxlen=capacity)
+        self.setMinimumHeight(48)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setAccessibleName(self.tr("Tokens per second over the answer"))
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+        self.update()
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = self.rect().adjusted(1, 1, -1, -1)
+        painter.setPen(QPen(self.palette().mid().color()))
+        painter.drawRect(rect)
+        if len(self.values) < 2:
+            return
+        top = max(self.values) or 1.0
+        step = rect.width() / (len(self.values) - 1)
+        points = QPolygonF([
+            QPointF(rect.left() + i * step, rect.bottom() - value / top * (rect.height() - 4))
+            for i, value in enumerate(self.values)])
+        painter.setPen(QPen(QColor("#2f855a"), 1.6))
+        painter.drawPolyline(points)
+        painter.setPen(QPen(self.palette().text().color()))
+        painter.drawText(rect.adjusted(4, 2, -4, -2),
+                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                         f"max {top:.0f}")
+
+
+class StatsPanel(QGroupBox):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(self.tr("Live stats"), parent)
+        self.setAccessibleName(self.tr("Live statistics"))
+        form = QFormLayout(self)
+        self.chart = Sparkline()
+        self.labels: dict[str, QLabel] = {}
+        rows = (("speed", "Tokens/s"), ("ttft", "First token"), ("prompt", "Prompt eval"),
+                ("context", "Context used"), ("process", "chatdesk memory"),
+                ("system", "System RAM"), ("vram", "GPU memory"), ("cpu", "CPU"))
+        form.addRow(self.chart)
+        for key, title in rows:
+            label = QLabel("–")
+            label.setAccessibleName(self.tr(title))
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.labels[key] = label
+            form.addRow(self.tr(title), label)
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)  # the first call only starts the measurement
+        self._tokens = 0
+        self._first_token_at: float | None = None
+        self._token_elapsed = 0.0
+        self._sent_at: float | None = None
+        self._generating = False
+        self.vram_reader = None  # callable returning (used, total) bytes, when a GPU is known
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+
+    # -- answer lifecycle (called by the window) ----------------------------------------
+    def start_answer(self) -> None:
+        self.chart.clear()
+        self._tokens = 0
+        self._first_token_at = None
+        self._sent_at = time.perf_counter()
+        self._generating = True
+        for key in ("speed", "ttft", "prompt", "context"):
+            self.labels[key].setText("–")
+
+    def on_tokens(self, tokens_so_far: int, elapsed_s: float) -> None:
+        """From each TokenChunk: cheap bookkeeping only; the timer does the drawing."""
+        if self._first_token_at is None:
+            self._first_token_at = time.perf_counter()
+            if self._sent_at is not None:
+                self.labels["ttft"].setText(f"{self._first_token_at - self._sent_at:.2f} s")
+        self._tokens = tokens_so_far
+        self._token_elapsed = elapsed_s
+
+    def finish_answer(self, result: GenerationResult | None) -> None:
+        self._generating = False
+        if result is not None:
+            self.show_result(result)
+
+    def show_result(self, result: GenerationResult) -> None:
+        """The figures of one finished answer (also used when one is selected)."""
+        self.labels["speed"].setText(f"{result.generation_tokens_per_s:.1f} tok/s "
+                                     f"({result.generated_tokens} tokens)")
+        self.labels["ttft"].setText(f"{result.ttft_s:.2f} s")
+        self.labels["prompt"].setText(f"{result.prompt_eval_tokens}/{result.prompt_tokens} "
+                                      f"tokens at {result.prompt_tokens_per_s:.0f} tok/s")
+        self.labels["context"].setText(f"{result.context_used} / {result.context_length}")
+
+    # -- the steady refresh -------------------------------------------------------------
+    def refresh(self) -> None:
+        if self._generating and self._token_elapsed > 0 and self._tokens > 1:
+            rate = (self._tokens - 1) / self._token_elapsed
+            self.labels["speed"].setText(f"{rate:.1f} tok/s ({self._tokens} tokens)")
+            self.chart.add(rate)
+        memory = self._process.memory_info()
+        self.labels["process"].setText(format_mib(memory.rss))
+        system = psutil.virtual_memory()
+        self.labels["system"].setText(
+            f"{format_mib(system.total - system.available)} of {format_mib(system.total)}")
+        self.labels["cpu"].setText(f"{self._process.cpu_percent(None):.0f} % (chatdesk), "
+                                   f"{psutil.cpu_percent(None):.0f} % (all)")
+        if self.vram_reader is not None:
+            used, total = self.vram_reader()
+            self.labels["vram"].setText(f"{format_mib(used)} of {format_mib(total)}")
+        else:
+            self.labels["vram"].setText(self.tr("no GPU in use"))
+
+    def showEvent(self, event) -> None:
+        self.refresh()
+        self._timer.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:
+        self._timer.stop()
+        super().hideEvent(event)
