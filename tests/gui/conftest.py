@@ -12,7 +12,6 @@ import traceback
 import weakref
 from pathlib import Path
 
-import platformdirs
 import pytest
 from fake_engine import FakeEngine
 from PySide6.QtCore import QThread, QTimer
@@ -21,19 +20,6 @@ from chatdesk.core.paths import AppPaths
 
 # How long threads get to end after a test; test_leak_fixture.py shortens it.
 GRACE_S = float(os.environ.get("CHATDESK_TEST_THREAD_GRACE_S", "2"))
-
-
-@pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory, monkeypatch):
-    """Nothing here may touch the real user dirs: platformdirs points into a temp folder."""
-    root = tmp_path_factory.mktemp("user-dirs")
-    for kind in ("data", "config", "cache", "log", "state"):
-        def fake(appname=None, *args, _kind=kind, **kwargs):
-            return str(root / _kind / (appname or ""))
-
-        monkeypatch.setattr(platformdirs, f"user_{kind}_dir", fake)
-    monkeypatch.delenv("CHATDESK_DATA_DIR", raising=False)
-    return root
 
 
 def _alive(obj, check) -> bool:

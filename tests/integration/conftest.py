@@ -19,7 +19,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports
 from collections.abc import Iterator
 from pathlib import Path
 
-import platformdirs
 import pytest
 from real_model import CONTEXT, MODEL_FILENAME
 
@@ -60,17 +59,11 @@ def engine(model_path: Path) -> Iterator[LlamaEngine]:
 
 
 @pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory,
-                       monkeypatch: pytest.MonkeyPatch) -> Path:
-    """platformdirs points into a temp folder; CHATDESK_DATA_DIR into another."""
-    root = tmp_path_factory.mktemp("user-dirs")
-    for kind in ("data", "config", "cache", "log", "state"):
-        def fake(appname=None, *args, _kind=kind, **kwargs):
-            return str(root / _kind / (appname or ""))
-
-        monkeypatch.setattr(platformdirs, f"user_{kind}_dir", fake)
-    monkeypatch.setenv("CHATDESK_DATA_DIR", str(root / "chatdesk-data"))
-    return root
+def isolated_data_dir(isolated_user_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """On top of tests/conftest.py's temp user dirs: CHATDESK_DATA_DIR into a temp folder."""
+    data = isolated_user_dirs / "chatdesk-data"
+    monkeypatch.setenv("CHATDESK_DATA_DIR", str(data))
+    return data
 
 
 @pytest.fixture
