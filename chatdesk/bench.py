@@ -8,6 +8,11 @@
 Both run on the engine thread (raw through a QObject moved there): llama.cpp's OpenMP
 keeps one thread team per calling thread, and two teams on one machine fight for its cores.
 The two alternate, so drift on a noisy machine hits both alike, and medians are reported.
+
+Energy: an EnergyMeter (chatdesk.core.energy) measures each app run, after one idle
+baseline taken before any decode; ``watts`` is the app runs' joules over their seconds and
+``joules_per_token`` their joules over the tokens they generated. ``energy_source`` says
+whether that was measured (RAPL, NVML, powermetrics) or estimated.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Signal, Slot
 
+from chatdesk.core.energy import EnergyMeter, EnergyReport
 from chatdesk.core.engine import LlamaEngine, LoadOptions, default_threads
 from chatdesk.core.events import ChatMessage, ErrorEvent, GenerationResult, TokenChunk
 from chatdesk.core.sampling import GREEDY, SamplingParams
@@ -60,6 +66,9 @@ class BenchResult:
     stop_latency_ms: float
     stop_latency_runs_ms: tuple[float, ...]
     llama_cpp_python: str
+    energy_source: str  # 'rapl', 'nvml', 'powermetrics' or 'estimate' ('+'-joined if several)
+    watts: float  # average over the app runs
+    joules_per_token: float  # the app runs' joules / the tokens they generated
 
 
 def raw_tokens_per_s(llama: Any, prompt: list[int], n_tokens: int) -> float:
@@ -198,30 +207,44 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
     raw = Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
                 n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
                 swa_full=True, verbose=False)
+    meter = EnergyMeter()
     try:
         messages = [ChatMessage("user", BENCH_PROMPT)]
         prompt, _ = engine.fit_to_context(messages, tokens)
         params = dataclasses.replace(GREEDY, max_tokens=tokens, ignore_eos=True)
         raw_runs: list[float] = []
         app_runs: list[float] = []
+        energy: list[tuple[EnergyReport, int]] = []
+        meter.measure_idle()  # before any decode: OpenMP's idle teams spin for a while after
         for _ in range(runs):
             raw_runs.append(driver.raw(raw, prompt, tokens))
             engine.reset_cache()
-            driver.chat(messages, params)
+            meter.start()  # the app run only: prompt evaluation and generation
+            try:
+                _ttft, result = driver.chat(messages, params)
+            finally:
+                report = meter.stop()
+            energy.append((report, result.generated_tokens))
             app_runs.append(driver.received_tokens_per_s())
         first, tenth = ten_turn_ttft(driver, engine)
         stops = [stop_latency_ms(driver, engine, messages) for _ in range(5)]
     finally:
+        meter.close()
         raw.close()
         driver.host.shutdown()
     raw_median, app_median = statistics.median(raw_runs), statistics.median(app_runs)
+    joules = sum(r.joules for r, _ in energy)
+    seconds = sum(r.seconds for r, _ in energy)
+    generated = sum(n for _, n in energy)
     return BenchResult(
         model=str(model), backend=info.backend, threads=threads, tokens=tokens, runs=runs,
         prompt_tokens=len(prompt), raw_tokens_per_s=raw_median, app_tokens_per_s=app_median,
         app_vs_raw=app_median / raw_median, raw_runs=tuple(raw_runs), app_runs=tuple(app_runs),
         ttft_first_turn_s=first, ttft_tenth_turn_s=tenth, ttft_ratio=tenth / first,
         stop_latency_ms=statistics.median(stops), stop_latency_runs_ms=tuple(stops),
-        llama_cpp_python=llama_cpp.__version__)
+        llama_cpp_python=llama_cpp.__version__, energy_source=meter.source,
+        watts=joules / seconds if seconds > 0 else 0.0,
+        joules_per_token=joules / generated if generated else 0.0)
 
 
 def ten_turn_ttft(driver: BenchDriver, engine: LlamaEngine,
@@ -290,4 +313,6 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print(f"ttft     turn 1 {result.ttft_first_turn_s * 1000:.1f} ms · turn 10 "
               f"{result.ttft_tenth_turn_s * 1000:.1f} ms · ratio {result.ttft_ratio:.2f}")
         print(f"stop     {result.stop_latency_ms:.1f} ms (median of 5)")
+        print(f"energy   {result.watts:.1f} W · {result.joules_per_token:.3f} J/token "
+              f"({result.energy_source}, app runs)")
     return 0
