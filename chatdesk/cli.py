@@ -40,12 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatdesk")
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser("bench", parents=[common],
-                                help="measure raw llama.cpp against the app pipeline")
+                                help="measure raw llama.cpp against the app pipeline "
+                                     "(default), or the conversation view (ui)")
+    bench.add_argument("mode", nargs="?", choices=("pipeline", "ui"), default="pipeline",
+                       help="pipeline: the model through the app (default); ui: the "
+                            "conversation view offscreen, no model needed")
     bench.add_argument("--model", help="a .gguf file (default: the bundled offline model)")
     bench.add_argument("--tokens", type=int, default=128, help="tokens to generate per run")
     bench.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
     bench.add_argument("--runs", type=int, default=5, help="alternating raw/app pairs")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--duration", type=float, default=5.0,
+                       help="ui: seconds of streaming (default 5)")
+    bench.add_argument("--messages", type=int, default=500,
+                       help="ui: messages in the conversation streamed into (default 500)")
+    bench.add_argument("--open-messages", type=int, default=2000,
+                       help="ui: messages in the conversation opened (default 2000)")
     _add_models_parser(commands, common)
     return parser
 
@@ -85,6 +95,10 @@ def _add_models_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command == "bench" and args.mode == "ui":
+        from chatdesk.bench_ui import run_ui_bench_command
+
+        return run_ui_bench_command(args)
     if args.command == "bench":
         from chatdesk.bench import run_bench_command
 
