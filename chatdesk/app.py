@@ -6,11 +6,16 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatdesk import __version__
 from chatdesk.core.logs import setup_logging
 from chatdesk.core.paths import AppPaths, resolve_paths
 from chatdesk.core.settings import load_settings
+
+if TYPE_CHECKING:
+    from chatdesk.core.history import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,52 @@ def no_display_reason() -> str | None:
             "in a desktop session, or headless with QT_QPA_PLATFORM=offscreen.")
 
 
+def open_history_or_recover(path: Path) -> HistoryStore | None:
+    """Open the history; a damaged file gets one plain question, never a traceback or a
+    crash loop: recover (keep a copy, start fresh, rescue what can be read) or quit."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from chatdesk.core.history import DamagedDatabaseError, HistoryStore
+    from chatdesk.core.history_recovery import recover
+
+    try:
+        return HistoryStore.open(path)
+    except DamagedDatabaseError as damaged:
+        log.error("history damaged: %s", damaged)
+        advice = {
+            "newer_version": "Update chatdesk to open this history; it was left untouched.",
+            "foreign": "This file belongs to another program and was left untouched. Move it "
+                       "away, or start chatdesk with --data-dir pointing elsewhere.",
+            "unreadable": "Check the file's permissions; it was left untouched.",
+        }
+        if damaged.kind in advice:
+            QMessageBox.critical(None, "chatdesk", f"{damaged.reason}\n\n{advice[damaged.kind]}")
+            return None
+        box = QMessageBox(QMessageBox.Icon.Warning, "chatdesk",
+                          f"The chat history cannot be opened: {damaged.reason}")
+        box.setInformativeText("Recover keeps a copy of the damaged file, starts a fresh "
+                               "history and rescues every conversation that can still be "
+                               "read.")
+        recover_button = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is not recover_button:
+            return None
+        try:
+            report = recover(path)
+        except OSError as exc:
+            log.error("history recovery failed: %s", exc)
+            QMessageBox.critical(None, "chatdesk", f"The history could not be recovered: "
+                                 f"{exc.strerror or exc}. Nothing was deleted.")
+            return None
+        log.warning("history recovered: %s", report)
+        QMessageBox.information(
+            None, "chatdesk", f"Rescued {report.conversations_rescued} conversations and "
+            f"{report.messages_rescued} messages. The damaged file was kept as "
+            f"{report.backup_path}.")
+        return HistoryStore.open(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -68,19 +119,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from chatdesk.core.catalog import catalog_path, load_catalog
+    from chatdesk.core.energy import EnergyMeter
     from chatdesk.core.engine import LlamaEngine
     from chatdesk.ui.main_window import MainWindow
+    from chatdesk.ui.theme import apply_theme
     from chatdesk.worker import EngineHost
 
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("chatdesk")
     app.setApplicationVersion(__version__)
     settings = load_settings(paths.settings_file)
-    host = EngineHost(LlamaEngine(), paths.models_dir)
-    window = MainWindow(host, paths, settings, load_catalog(catalog_path(args.catalog)))
+    apply_theme(app, settings.theme)
+    history = open_history_or_recover(paths.database)
+    if history is None:
+        return 1
+    host = EngineHost(LlamaEngine(), paths.models_dir,
+                      meter=EnergyMeter(tdp_watts=settings.tdp_watts))
+    window = MainWindow(host, paths, settings, load_catalog(catalog_path(args.catalog)),
+                        history)
     window.show()
     window.load_model(startup_model(args, paths, settings.last_model))
     try:
         return app.exec()
     finally:
         host.shutdown()
+        history.close()

@@ -21,8 +21,10 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from chatdesk.core.bundled_model import ensure_bundled_model
 from chatdesk.core.chat_template import ChatTemplateError
+from chatdesk.core.energy import EnergyMeter
 from chatdesk.core.engine import ChatEngine, EngineError, LoadOptions, ModelLoadError
 from chatdesk.core.events import (
+    AnswerEnergy,
     ChatMessage,
     ErrorEvent,
     GenerationResult,
@@ -70,14 +72,17 @@ class EngineWorker(QObject):
     progress = Signal(object)  # LoadProgress
     loaded = Signal(object)  # ModelInfo
     text = Signal(object)  # TokenChunk
+    energy = Signal(object)  # AnswerEnergy, just before its GenerationResult
     finished = Signal(object)  # GenerationResult
     failed = Signal(object)  # ErrorEvent
     idle = Signal()  # a request has been fully handled
 
-    def __init__(self, engine: ChatEngine, models_dir: Path) -> None:
+    def __init__(self, engine: ChatEngine, models_dir: Path,
+                 meter: EnergyMeter | None = None) -> None:
         super().__init__()
         self._engine = engine
         self._models_dir = models_dir
+        self.meter = meter
         self.stop_event = StopFlag()
         self.cancel_load = threading.Event()
 
@@ -97,6 +102,8 @@ class EngineWorker(QObject):
             info: ModelInfo = self._engine.load(Path(path), request.options, report,
                                                 self.cancel_load)
             self.loaded.emit(info)
+            if self.meter is not None and self.meter.idle_watts is None:
+                self.meter.measure_idle()  # the baseline, before the first answer needs it
         except Exception as exc:
             self.failed.emit(_error_event(0, exc, "The model could not be loaded"))
         finally:
@@ -112,9 +119,16 @@ class EngineWorker(QObject):
                 first_at.append(now)
             self.text.emit(TokenChunk(request.request_id, piece, tokens, now - first_at[0]))
 
+        if self.meter is not None:
+            self.meter.start()
         try:
-            result: GenerationResult = self._engine.chat(
-                request.messages, request.params, self.stop_event, on_text, request.request_id)
+            try:
+                result: GenerationResult = self._engine.chat(
+                    request.messages, request.params, self.stop_event, on_text,
+                    request.request_id)
+            finally:
+                if self.meter is not None:
+                    self.energy.emit(AnswerEnergy(request.request_id, self.meter.stop()))
             self.finished.emit(result)
         except Exception as exc:
             self.failed.emit(_error_event(request.request_id, exc, "The answer failed"))
@@ -126,6 +140,8 @@ class EngineWorker(QObject):
         """Free the model, then end this thread's event loop."""
         try:
             self._engine.close()
+            if self.meter is not None:
+                self.meter.close()
         finally:
             thread = QThread.currentThread()
             thread.quit()
@@ -138,12 +154,12 @@ class EngineHost(QObject):
     _generate_requested = Signal(object)
     _close_requested = Signal()
 
-    def __init__(self, engine: ChatEngine, models_dir: Path,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, engine: ChatEngine, models_dir: Path, parent: QObject | None = None,
+                 meter: EnergyMeter | None = None) -> None:
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("chatdesk-engine")
-        self.worker = EngineWorker(engine, models_dir)
+        self.worker = EngineWorker(engine, models_dir, meter)
         self.worker.moveToThread(self._thread)
         self._load_requested.connect(self.worker.load)
         self._generate_requested.connect(self.worker.generate)

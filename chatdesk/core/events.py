@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -89,6 +89,14 @@ class GenerationResult:
         if self.generated_tokens < 2 or self.generation_s <= 0:
             return 0.0
         return (self.generated_tokens - 1) / self.generation_s
+
+
+@dataclass(frozen=True)
+class AnswerEnergy:
+    """What one answer cost in energy; sent just before its GenerationResult."""
+
+    request_id: int
+    report: Any  # chatdesk.core.energy.EnergyReport (kept untyped: events stays import-free)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatdesk.core.atomic import atomic_write_text
+from chatdesk.core.energy.cost import ElectricityPrice, default_price
 from chatdesk.core.sampling import InvalidParameterError, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,19 @@ class Settings:
     splitter_sizes: tuple[int, ...] = ()
     right_panel_visible: bool = True
     last_conversation_id: int | None = None
+    electricity_price: float | None = None  # per kWh; None: the locale's default
+    currency: str | None = None  # None: the locale default's currency
+    grid_g_per_kwh: float = 475.0  # world average, as codecarbon uses
+    tdp_watts: float | None = None  # CPU TDP override for the estimate
+
+    def price(self) -> ElectricityPrice:
+        """The electricity price in use: the user's, else the locale's default."""
+        default = default_price()
+        if self.electricity_price is None:
+            return default
+        return ElectricityPrice(per_kwh=self.electricity_price,
+                                currency=self.currency or default.currency,
+                                source="your setting", as_of="")
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)

@@ -133,7 +133,8 @@ class SamplingPanel(QScrollArea):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
-        self.setMinimumWidth(300)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(320)
         self.setAccessibleName(self.tr("Model and sampling settings"))
         body = QWidget()
         layout = QVBoxLayout(body)

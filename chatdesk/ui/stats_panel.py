@@ -71,7 +71,8 @@ class StatsPanel(QGroupBox):
         self.labels: dict[str, QLabel] = {}
         rows = (("speed", "Tokens/s"), ("ttft", "First token"), ("prompt", "Prompt eval"),
                 ("context", "Context used"), ("process", "chatdesk memory"),
-                ("system", "System RAM"), ("vram", "GPU memory"), ("cpu", "CPU"))
+                ("system", "System RAM"), ("vram", "GPU memory"), ("cpu", "CPU"),
+                ("power", "Power"), ("energy", "Energy"), ("cost", "Cost and CO2"))
         form.addRow(self.chart)
         for key, title in rows:
             label = QLabel("–")
@@ -87,6 +88,8 @@ class StatsPanel(QGroupBox):
         self._sent_at: float | None = None
         self._generating = False
         self.vram_reader = None  # callable returning (used, total) bytes, when a GPU is known
+        self.power_reader = None  # EnergyMeter.sample_now: (t, watts) or None
+        self.power_source = ""  # "measured" or "estimated"
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -110,10 +113,20 @@ class StatsPanel(QGroupBox):
         self._tokens = tokens_so_far
         self._token_elapsed = elapsed_s
 
-    def finish_answer(self, result: GenerationResult | None) -> None:
+    def finish_answer(self, result: GenerationResult | None,
+                      energy: dict | None = None) -> None:
         self._generating = False
         if result is not None:
             self.show_result(result)
+        if energy:
+            self.show_energy(energy)
+
+    def show_energy(self, energy: dict) -> None:
+        how = "measured" if energy.get("measured") else "estimated"
+        self.labels["energy"].setText(f"{energy['joules']:.3g} J · {energy['wh']:.2g} Wh · "
+                                      f"{energy['avg_watts']:.1f} W avg ({how})")
+        self.labels["cost"].setText(f"{energy['cost']:.2g} {energy['currency']} · "
+                                    f"{energy['co2_g']:.2g} g CO2")
 
     def show_result(self, result: GenerationResult) -> None:
         """The figures of one finished answer (also used when one is selected)."""
@@ -137,6 +150,11 @@ class StatsPanel(QGroupBox):
             f"{format_mib(system.total - system.available)} of {format_mib(system.total)}")
         self.labels["cpu"].setText(f"{self._process.cpu_percent(None):.0f} % (chatdesk), "
                                    f"{psutil.cpu_percent(None):.0f} % (all)")
+        sample = self.power_reader() if self.power_reader is not None else None
+        if sample is not None:
+            self.labels["power"].setText(f"{sample[1]:.1f} W ({self.power_source})")
+        elif self.power_reader is None:
+            self.labels["power"].setText(self.tr("not measured"))
         if self.vram_reader is not None:
             used, total = self.vram_reader()
             self.labels["vram"].setText(f"{format_mib(used)} of {format_mib(total)}")

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QPushButton
 from chatdesk.core.engine import ModelLoadError, PromptTooLongError
 from chatdesk.core.events import ChatMessage
 from chatdesk.core.settings import Settings, load_settings
-from chatdesk.ui.chat_view import FLUSH_INTERVAL_MS, ChatView
 from chatdesk.ui.main_window import MainWindow, describe_model
+from chatdesk.ui.message_view import FLUSH_INTERVAL_MS
 from chatdesk.worker import EngineHost
 
 ANSWER = "Paris is the capital of France."
@@ -141,7 +141,7 @@ def test_enter_sends_and_the_answer_streams_in(qtbot, make_window):
     assert window.stop_button.isEnabled() and not window.send_button.isEnabled()
     wait_answered(qtbot, window)
 
-    text = window.chat_view.toPlainText()
+    text = window.chat_view.plain_text()
     assert "What is the capital of France?" in text
     assert ANSWER in text
     assert text.index("What is the capital of France?") < text.index(ANSWER)
@@ -204,7 +204,7 @@ def test_escape_stops_a_slow_answer(qtbot, make_window, target):
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
     activate(qtbot, window)
     send(qtbot, window, "Count for me")
-    qtbot.waitUntil(lambda: " w2" in window.chat_view.toPlainText(), timeout=2000)
+    qtbot.waitUntil(lambda: " w2" in window.chat_view.plain_text(), timeout=2000)
     assert window.stop_button.isEnabled()
     assert not window.send_button.isEnabled()
 
@@ -212,7 +212,7 @@ def test_escape_stops_a_slow_answer(qtbot, make_window, target):
     qtbot.keyClick(widget, Qt.Key.Key_Escape)
     wait_answered(qtbot, window, timeout=1000)
 
-    text = window.chat_view.toPlainText()
+    text = window.chat_view.plain_text()
     assert "stopped by you" in text
     user, answer = window.conversation
     assert user == ChatMessage("user", "Count for me")
@@ -227,10 +227,10 @@ def test_escape_stops_a_slow_answer(qtbot, make_window, target):
 def test_stop_button_stops_a_slow_answer(qtbot, make_window):
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
     send(qtbot, window, "Count for me")
-    qtbot.waitUntil(lambda: window.chat_view.toPlainText().count(" w") >= 2, timeout=2000)
+    qtbot.waitUntil(lambda: window.chat_view.plain_text().count(" w") >= 2, timeout=2000)
     qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
     wait_answered(qtbot, window, timeout=1000)
-    assert "stopped by you" in window.chat_view.toPlainText()
+    assert "stopped by you" in window.chat_view.plain_text()
     window.close()
 
 
@@ -239,12 +239,12 @@ def test_ctrl_n_starts_a_new_chat(qtbot, make_window):
     activate(qtbot, window)
     send(qtbot, window, "What is the capital of France?")
     wait_answered(qtbot, window)
-    assert ANSWER in window.chat_view.toPlainText()
+    assert ANSWER in window.chat_view.plain_text()
 
     qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
 
     assert window.conversation == []
-    assert window.chat_view.toPlainText() == ""
+    assert window.chat_view.plain_text() == ""
     assert window.speed_label.text() == ""
     send(qtbot, window, "Hello again")
     wait_answered(qtbot, window)
@@ -256,21 +256,21 @@ def test_ctrl_n_during_an_answer_leaves_nothing_of_it_in_the_new_chat(qtbot, mak
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
     activate(qtbot, window)
     send(qtbot, window, "Count for me")
-    qtbot.waitUntil(lambda: " w2" in window.chat_view.toPlainText(), timeout=2000)
+    qtbot.waitUntil(lambda: " w2" in window.chat_view.plain_text(), timeout=2000)
 
     qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.active_request is None, timeout=1000)
     qtbot.wait(3 * FLUSH_INTERVAL_MS)  # any late chunk would have been shown by now
 
     assert window.conversation == []
-    assert window.chat_view.toPlainText() == ""
+    assert window.chat_view.plain_text() == ""
     assert window.send_button.isEnabled()
 
     window.engine.pieces = ["Hi", "!"]
     window.engine.token_delay_s = 0.0
     send(qtbot, window, "Hello again")
     wait_answered(qtbot, window)
-    assert " w" not in window.chat_view.toPlainText()
+    assert " w" not in window.chat_view.plain_text()
     assert window.conversation == [ChatMessage("user", "Hello again"),
                                    ChatMessage("assistant", "Hi!")]
     window.close()
@@ -311,7 +311,7 @@ def test_a_generation_error_shows_the_error_banner(qtbot, make_window):
 
     assert "The message is too long" in window.error_banner.text()
     assert "The message needs 9000 tokens." in window.error_banner.text()
-    assert "(no answer: The message is too long)" in window.chat_view.toPlainText()
+    assert "(no answer: The message is too long)" in window.chat_view.plain_text()
     assert window.send_button.isEnabled() and not window.stop_button.isEnabled()
 
     # the next message hides the banner and gets an answer
@@ -319,7 +319,7 @@ def test_a_generation_error_shows_the_error_banner(qtbot, make_window):
     send(qtbot, window, "Shorter")
     wait_answered(qtbot, window)
     assert not window.error_banner.isVisible()
-    assert ANSWER in window.chat_view.toPlainText()
+    assert ANSWER in window.chat_view.plain_text()
     window.close()
 
 
@@ -345,35 +345,10 @@ def test_closing_the_window_shuts_the_engine_thread_down(qtbot, make_window):
 def test_closing_the_window_while_answering(qtbot, make_window):
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
     send(qtbot, window, "Count for me")
-    qtbot.waitUntil(lambda: " w1" in window.chat_view.toPlainText(), timeout=2000)
+    qtbot.waitUntil(lambda: " w1" in window.chat_view.plain_text(), timeout=2000)
     window.close()
     assert not window.host.is_running()
     assert window.engine.close_calls == 1
     assert not window.chat_view.streaming
 
 
-def test_stream_is_coalesced_not_rendered_per_token(qtbot):
-    view = ChatView()
-    qtbot.addWidget(view)
-    view.show()
-    view.add_message("user", "Hi")
-    view.begin_answer("Assistant")
-    changes: list[int] = []
-    view.document().contentsChanged.connect(lambda: changes.append(1))
-    before = view.toPlainText()
-
-    for i in range(500):
-        view.append_stream(f"t{i} ")
-    # no event loop turn yet: the flush timer cannot have fired, nothing was rendered
-    assert view.toPlainText() == before
-    assert changes == []
-
-    expected = "".join(f"t{i} " for i in range(500))
-    qtbot.waitUntil(lambda: view.toPlainText().endswith(expected), timeout=1000)
-    assert len(changes) == 1  # one flush, not 500 re-renders
-
-    view.append_stream("last")
-    view.end_answer("7 tokens")  # flushes at once
-    assert view.toPlainText().endswith(expected + "last\n7 tokens")
-    assert not view.streaming
-    view.close()

@@ -53,7 +53,7 @@ def test_an_answer_records_energy_with_its_source(engine: LlamaEngine):
     assert all(0 <= w < 2000 for _, w in report.samples)
     per_token = joules_per_token(report.joules, result.generated_tokens)
     assert per_token is not None and per_token > 0
-    assert set(threading.enumerate()) == threads_before  # the sampler thread was joined
+    assert not (set(threading.enumerate()) - threads_before)  # the sampler thread was joined
 
 
 def test_bench_json_has_the_energy_keys(tmp_path: Path, subprocess_env: dict[str, str],

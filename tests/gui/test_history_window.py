@@ -1,0 +1,202 @@
+"""The window over a real SQLite history (fake engine): conversations persist, answers
+have alternatives, edits branch, search jumps to a message, settings follow the chat."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from fake_engine import FakeEngine
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMessageBox
+
+from chatdesk.core.history import HistoryStore
+from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.settings import Settings, load_settings
+from chatdesk.ui.main_window import MainWindow
+from chatdesk.worker import EngineHost
+
+ANSWER = "Paris is the capital of France."
+
+
+@pytest.fixture
+def open_window(qtbot, app_paths, model_file):
+    windows: list[MainWindow] = []
+
+    def make(engine: FakeEngine | None = None) -> MainWindow:
+        settings = load_settings(app_paths.settings_file)
+        window = MainWindow(EngineHost(engine or FakeEngine(), app_paths.models_dir),
+                            app_paths, settings)
+        qtbot.addWidget(window)
+        windows.append(window)
+        window.show()
+        window.load_model(str(model_file))
+        qtbot.waitUntil(lambda: window.model is not None, timeout=2000)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        window.history.close()
+
+
+def send(qtbot, window: MainWindow, text: str) -> None:
+    qtbot.keyClicks(window.input_box, text)
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
+                    timeout=3000)
+
+
+def test_a_chat_is_kept_and_reopened_in_a_new_window(qtbot, open_window, app_paths):
+    window = open_window()
+    send(qtbot, window, "What is the capital of France?")
+    conversation_id = window.conversation_id
+    assert conversation_id is not None
+    assert window.sidebar.list.count() == 1
+    assert window.sidebar.list.item(0).text() == "What is the capital of France?"
+    window.close()
+    window.history.close()
+
+    store = HistoryStore.open(app_paths.database)
+    thread = store.thread(conversation_id)
+    assert [(m.role, m.content) for m in thread] == [
+        ("user", "What is the capital of France?"), ("assistant", ANSWER)]
+    assert thread[1].state == "complete" and thread[1].stats["generated_tokens"] > 0
+    store.close()
+
+    again = open_window()  # the last conversation comes back
+    assert again.conversation_id == conversation_id
+    assert ANSWER in again.chat_view.plain_text()
+    assert "tok/s" in again.chat_view.plain_text()  # the stored figures are shown
+
+
+def test_regenerate_keeps_alternatives_to_flip_between(qtbot, open_window):
+    engine = FakeEngine()
+    window = open_window(engine)
+    send(qtbot, window, "Say something")
+    first = window.thread[-1]
+    engine.pieces = ["Another ", "answer."]
+    window.regenerate(first.id)
+    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
+                    timeout=3000)
+    last = window.thread[-1]
+    assert last.content == "Another answer." and last.id != first.id
+    assert (last.sibling_index, last.sibling_count) == (1, 2)
+    window.switch_sibling(last.id, 0)
+    assert window.thread[-1].id == first.id
+    assert ANSWER in window.chat_view.plain_text()
+    assert "Another answer." not in window.chat_view.plain_text()
+
+
+def test_edit_and_resend_branches_and_keeps_the_old_answer(qtbot, open_window):
+    engine = FakeEngine()
+    window = open_window(engine)
+    send(qtbot, window, "Capital of France?")
+    question = window.thread[0]
+    window.begin_edit(question.id)
+    assert window.input_box.toPlainText() == "Capital of France?"
+    assert window.edit_label.isVisible()
+    window.input_box.clear()
+    engine.pieces = ["Berlin."]
+    send(qtbot, window, "Capital of Germany?")
+    assert [m.content for m in window.thread] == ["Capital of Germany?", "Berlin."]
+    assert window.thread[0].sibling_count == 2
+    window.switch_sibling(window.thread[0].id, 0)
+    assert [m.content for m in window.thread] == ["Capital of France?", ANSWER]
+
+
+def test_search_jumps_to_the_message(qtbot, open_window):
+    window = open_window()
+    send(qtbot, window, "Tell me about lighthouses")
+    window.new_chat()
+    send(qtbot, window, "Something else entirely")
+    assert window.sidebar.list.count() == 2
+    window.search("lighthouses")
+    assert window.sidebar.hits.count() == 1
+    hit = window.sidebar.hits.item(0)
+    with qtbot.waitSignal(window.sidebar.hit_activated):
+        window.sidebar.hits.itemClicked.emit(hit)
+    assert window.thread[0].content == "Tell me about lighthouses"
+
+
+def test_rename_pin_delete_and_undo(qtbot, open_window):
+    window = open_window()
+    send(qtbot, window, "First chat")
+    first = window.conversation_id
+    window.new_chat()
+    send(qtbot, window, "Second chat")
+    window.rename_conversation(first, "Renamed")
+    window.pin_conversation(first, True)
+    assert window.sidebar.list.item(0).text() == "📌 Renamed"
+    window.delete_conversation(first)
+    assert window.sidebar.list.count() == 1
+    assert window.undo_button.isVisible()
+    window.undo_delete()
+    assert window.sidebar.list.count() == 2
+
+
+def test_sampling_and_system_prompt_follow_the_conversation(qtbot, open_window):
+    engine = FakeEngine()
+    window = open_window(engine)
+    window.sampling_panel.knobs["temperature"].box.setValue(0.15)
+    window.sampling_panel.set_system_prompt("")
+    qtbot.keyClicks(window.sampling_panel.system_prompt, "Be brief.")
+    send(qtbot, window, "One")
+    first = window.conversation_id
+    messages, params, _request = engine.chat_calls[-1]
+    assert params.temperature == pytest.approx(0.15)
+    assert messages[0].role == "system" and messages[0].content == "Be brief."
+    window.new_chat()
+    window.sampling_panel.knobs["temperature"].box.setValue(1.2)
+    send(qtbot, window, "Two")
+    window.open_conversation(first)
+    assert window.sampling_panel.sampling().temperature == pytest.approx(0.15)
+    assert window.sampling_panel.system_prompt.toPlainText() == "Be brief."
+
+
+def test_copy_last_answer_and_delete_a_message(qtbot, open_window, monkeypatch):
+    window = open_window()
+    send(qtbot, window, "Hello")
+    window.copy_last_answer()
+    assert QGuiApplication.clipboard().text() == ANSWER
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.delete_message(window.thread[-1].id)
+    assert [m.role for m in window.thread] == ["user"]
+
+
+def test_closing_mid_answer_keeps_the_partial_answer_marked_incomplete(
+        qtbot, open_window, app_paths):
+    window = open_window(FakeEngine(pieces=[f" w{i}" for i in range(300)],
+                                    token_delay_s=0.02))
+    qtbot.keyClicks(window.input_box, "Count")
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: " w3" in window.chat_view.plain_text(), timeout=3000)
+    conversation_id = window.conversation_id
+    window.close()
+    store = window.history
+    answer = store.thread(conversation_id)[-1]
+    assert answer.state == "incomplete" and answer.content.startswith(" w0 w1 w2")
+
+
+def test_window_geometry_and_panel_visibility_persist(qtbot, open_window, app_paths):
+    window = open_window()
+    window.resize(1100, 700)
+    window.toggle_right_panel()
+    assert not window.right_panel.isVisible()
+    window.close()
+    settings = load_settings(app_paths.settings_file)
+    assert settings.window_geometry and not settings.right_panel_visible
+    assert len(settings.splitter_sizes) == 3
+    again = open_window()
+    assert not again.right_panel.isVisible()
+
+
+def test_defaults_for_new_chats_come_from_settings(qtbot, open_window, app_paths):
+    from chatdesk.core.settings import save_settings
+
+    custom = dataclasses.replace(SamplingParams(), temperature=0.33)
+    save_settings(app_paths.settings_file, Settings(sampling=custom))
+    window = open_window()
+    assert window.sampling_panel.sampling().temperature == pytest.approx(0.33)
