@@ -113,11 +113,12 @@ class EngineWorker(QObject):
     def generate(self, request: GenerateRequest) -> None:
         first_at: list[float] = []
 
-        def on_text(piece: str, tokens: int) -> None:
+        def on_text(piece: str, tokens: int, context_used: int) -> None:
             now = time.perf_counter()
             if not first_at:
                 first_at.append(now)
-            self.text.emit(TokenChunk(request.request_id, piece, tokens, now - first_at[0]))
+            self.text.emit(TokenChunk(request.request_id, piece, tokens, now - first_at[0],
+                                      context_used))
 
         if self.meter is not None:
             self.meter.start()

@@ -27,6 +27,7 @@ import psutil
 from chatdesk.core.chat_template import ChatTemplate, choose_template, render_prompt
 from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo, StopReason
 from chatdesk.core.gguf_file import GGUFHeader, read_gguf_header
+from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 from chatdesk.core.stop_strings import StopStringFilter
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "MUSA", "CANN")
 
 ProgressFn = Callable[[str, float | None], None]
-TextFn = Callable[[str, int], None]  # (new text, tokens generated so far)
+TextFn = Callable[[str, int, int], None]  # (new text, tokens generated, context used)
 
 
 class EngineError(RuntimeError):
@@ -132,19 +133,12 @@ def auto_gpu_layers(total_layers: int, model_bytes: int, free_vram: int | None) 
 
 def free_vram_bytes() -> int | None:
     """Free memory on the first NVIDIA GPU through NVML, when nvidia-ml-py is installed."""
+    gpu = GpuMemory()
     try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-        try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-            return int(pynvml.nvmlDeviceGetMemoryInfo(handle).free)
-        finally:
-            pynvml.nvmlShutdown()
-    except pynvml.NVMLError:
-        return None
+        reading = gpu.read()
+    finally:
+        gpu.close()
+    return None if reading is None else reading[1] - reading[0]
 
 
 _LLAMA_LOG = logging.getLogger("llama.cpp")
@@ -436,7 +430,7 @@ class LlamaEngine:
             if piece:
                 pieces.append(piece)
                 if on_text is not None:
-                    on_text(piece, generated)
+                    on_text(piece, generated, int(llama.n_tokens) + 1)
 
 
         abort_callback, abort_data = stop.abort_callback()

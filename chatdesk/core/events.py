@@ -61,6 +61,7 @@ class TokenChunk:
     text: str
     tokens_so_far: int
     elapsed_s: float
+    context_used: int = 0  # prompt + answer so far, as the model's context holds them
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from chatdesk.core.events import (
     StopReason,
     TokenChunk,
 )
+from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import (
     SNIPPET_END,
     SNIPPET_START,
@@ -164,6 +165,7 @@ class MainWindow(QMainWindow):
         self.editing_id: int | None = None  # a user message being edited and resent
         self._deleted_id: int | None = None  # for Undo
         self._energy: AnswerEnergy | None = None  # of the running answer, until it finishes
+        self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self._build_widgets()
@@ -558,7 +560,7 @@ class MainWindow(QMainWindow):
         self.active_request = self.host.generate(messages, self.sampling)
         self.chat_view.begin_stream(MessageItem(id=answer.id, role="assistant", text="",
                                                 title=answer_title(self.model.path)))
-        self.stats_panel.start_answer()
+        self.stats_panel.start_answer(self.model.context_length)
         self.speed_label.setText(self.tr("thinking…"))
         self._save_timer.start()
         self._update_controls()
@@ -719,6 +721,11 @@ class MainWindow(QMainWindow):
         self.settings = replace(self.settings, last_model=info.path)
         self._save_settings()
         self.refresh_models()
+        if info.backend != "CPU" and self.gpu_memory is None:
+            gpu = GpuMemory()
+            if gpu.available:
+                self.gpu_memory = gpu
+                self.stats_panel.vram_reader = gpu.read
         self._update_controls()
         self.input_box.setFocus()
 
@@ -727,7 +734,7 @@ class MainWindow(QMainWindow):
         if chunk.request_id != self.active_request:
             return
         self._unsaved += chunk.text
-        self.stats_panel.on_tokens(chunk.tokens_so_far, chunk.elapsed_s)
+        self.stats_panel.on_tokens(chunk.tokens_so_far, chunk.elapsed_s, chunk.context_used)
         if self._discard_answer:
             return
         self.chat_view.append_stream(chunk.text)
@@ -862,5 +869,7 @@ class MainWindow(QMainWindow):
             self.downloads.shutdown()
         self.host.shutdown()
         self._close_running_answer()
+        if self.gpu_memory is not None:
+            self.gpu_memory.close()
         super().closeEvent(event)
         log.info("window closed at %s", time.strftime("%H:%M:%S"))

@@ -87,6 +87,8 @@ class StatsPanel(QGroupBox):
         self._token_elapsed = 0.0
         self._sent_at: float | None = None
         self._generating = False
+        self._context_length = 0
+        self._context_used = 0
         self.vram_reader = None  # callable returning (used, total) bytes, when a GPU is known
         self.power_reader = None  # EnergyMeter.sample_now: (t, watts) or None
         self.power_source = ""  # "measured" or "estimated"
@@ -95,8 +97,10 @@ class StatsPanel(QGroupBox):
         self._timer.timeout.connect(self.refresh)
 
     # -- answer lifecycle (called by the window) ----------------------------------------
-    def start_answer(self) -> None:
+    def start_answer(self, context_length: int = 0) -> None:
         self.chart.clear()
+        self._context_length = context_length
+        self._context_used = 0
         self._tokens = 0
         self._first_token_at = None
         self._sent_at = time.perf_counter()
@@ -104,7 +108,7 @@ class StatsPanel(QGroupBox):
         for key in ("speed", "ttft", "prompt", "context"):
             self.labels[key].setText("–")
 
-    def on_tokens(self, tokens_so_far: int, elapsed_s: float) -> None:
+    def on_tokens(self, tokens_so_far: int, elapsed_s: float, context_used: int = 0) -> None:
         """From each TokenChunk: cheap bookkeeping only; the timer does the drawing."""
         if self._first_token_at is None:
             self._first_token_at = time.perf_counter()
@@ -112,6 +116,7 @@ class StatsPanel(QGroupBox):
                 self.labels["ttft"].setText(f"{self._first_token_at - self._sent_at:.2f} s")
         self._tokens = tokens_so_far
         self._token_elapsed = elapsed_s
+        self._context_used = context_used
 
     def finish_answer(self, result: GenerationResult | None,
                       energy: dict | None = None) -> None:
@@ -143,6 +148,8 @@ class StatsPanel(QGroupBox):
             rate = (self._tokens - 1) / self._token_elapsed
             self.labels["speed"].setText(f"{rate:.1f} tok/s ({self._tokens} tokens)")
             self.chart.add(rate)
+        if self._generating and self._context_used:
+            self.labels["context"].setText(f"{self._context_used} / {self._context_length}")
         memory = self._process.memory_info()
         self.labels["process"].setText(format_mib(memory.rss))
         system = psutil.virtual_memory()

@@ -116,7 +116,7 @@ class FakeEngine:
             first = first or last
             pieces.append(piece)
             if on_text is not None:
-                on_text(piece, n)
+                on_text(piece, n, sum(len(m.content.split()) + 4 for m in messages) + n)
         else:
             if self.chat_error is not None:
                 raise self.chat_error

@@ -121,12 +121,13 @@ def test_stats_panel_live_then_final(qtbot):
     qtbot.addWidget(stats)
     stats.show()
     assert stats._timer.isActive()
-    stats.start_answer()
-    stats.on_tokens(1, 0.0)
+    stats.start_answer(4096)
+    stats.on_tokens(1, 0.0, 41)
     assert stats.labels["ttft"].text().endswith(" s")
-    stats.on_tokens(41, 0.5)
+    stats.on_tokens(41, 0.5, 81)
     stats.refresh()
     assert stats.labels["speed"].text().startswith("80.0 tok/s")
+    assert stats.labels["context"].text() == "81 / 4096"  # live, before the answer ends
     assert list(stats.chart.values) == [pytest.approx(80.0)]
     assert "MiB" in stats.labels["process"].text() or "GiB" in stats.labels["process"].text()
     assert "%" in stats.labels["cpu"].text()

@@ -24,11 +24,13 @@ class Stream:
     def __init__(self) -> None:
         self.pieces: list[str] = []
         self.counts: list[int] = []
+        self.contexts: list[int] = []
 
-    def __call__(self, piece: str, tokens_so_far: int) -> None:
+    def __call__(self, piece: str, tokens_so_far: int, context_used: int) -> None:
         assert isinstance(piece, str)
         self.pieces.append(piece)
         self.counts.append(tokens_so_far)
+        self.contexts.append(context_used)
 
     @property
     def text(self) -> str:
@@ -60,6 +62,10 @@ def test_greedy_answer_streams_and_reports_consistent_timings(engine: LlamaEngin
     assert result.stop_reason in (StopReason.EOS, StopReason.STOP_STRING, StopReason.LENGTH)
     assert stream.counts == sorted(stream.counts)
     assert stream.counts[0] >= 1 and stream.counts[-1] <= result.generated_tokens
+    # live context use: the prompt plus the answer so far, growing, within the final figure
+    assert stream.contexts == sorted(stream.contexts)
+    assert result.prompt_tokens < stream.contexts[0] <= stream.contexts[-1]
+    assert stream.contexts[-1] <= result.context_used + 1
 
     assert result.request_id == 0
     assert 0 < result.generated_tokens <= 32

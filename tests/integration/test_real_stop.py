@@ -59,7 +59,7 @@ def test_stop_during_generation_keeps_the_partial_answer(engine: LlamaEngine, of
     flag = StopFlag()
     pieces: list[str] = []
     with DelayedStop(flag, after_trigger_s=offset_ms / 1000) as stopper:
-        def on_text(piece: str, tokens_so_far: int) -> None:
+        def on_text(piece: str, tokens_so_far: int, _context_used: int) -> None:
             pieces.append(piece)
             if tokens_so_far >= 20:
                 stopper.trigger.set()
