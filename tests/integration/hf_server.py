@@ -210,6 +210,16 @@ class FakeHub:
         return None
 
 
+def payload(size: int, seed: int = 1) -> bytes:
+    """Deterministic test bytes that neither compress nor repeat in small blocks."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
 def _sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

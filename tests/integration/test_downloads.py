@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hf_server import FakeHub
+from hf_server import FakeHub, payload
 
 from chatdesk.core import downloads
 from chatdesk.core.downloads import (
@@ -34,14 +34,6 @@ REPO = "test-org/tiny-GGUF"
 MiB = 1024 * 1024
 
 
-def _payload(size: int, seed: int = 1) -> bytes:
-    """Deterministic bytes that do not compress or repeat in small blocks."""
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:size])
 
 
 def _sha(data: bytes) -> str:
@@ -134,7 +126,7 @@ def _wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 def test_clean_download_small_file(hub: FakeHub, models_dir: Path, tmp_path: Path) -> None:
-    data = _payload(3 * MiB)
+    data = payload(3 * MiB)
     hub.add_file(REPO, "tiny-Q4_K_M.gguf", data=data)
     seen: list[DownloadProgress] = []
 
@@ -175,7 +167,7 @@ def test_small_non_lfs_file_is_verified_by_git_sha1(hub: FakeHub, models_dir: Pa
 
 
 def test_already_installed_file_is_not_fetched_again(hub: FakeHub, models_dir: Path) -> None:
-    data = _payload(MiB)
+    data = payload(MiB)
     hub.add_file(REPO, "a.gguf", data=data)
     download_model(REPO, "a.gguf", models_dir)
     hub.reset_log()
@@ -205,7 +197,7 @@ def test_dropped_connection_resumes_without_refetching_real_gguf(
 
 
 def test_server_errors_are_retried_with_backoff(hub: FakeHub, models_dir: Path) -> None:
-    data = _payload(MiB)
+    data = payload(MiB)
     hub.add_file(REPO, "a.gguf", data=data)
     hub.faults.fail_first = 3  # HEAD, HEAD, HEAD fail; then it recovers
     started = time.monotonic()
@@ -217,7 +209,7 @@ def test_server_errors_are_retried_with_backoff(hub: FakeHub, models_dir: Path) 
 
 
 def test_server_errors_mid_download_are_retried(hub: FakeHub, models_dir: Path) -> None:
-    data = _payload(2 * MiB)
+    data = payload(2 * MiB)
     hub.add_file(REPO, "a.gguf", data=data)
     hub.faults.drop_after, hub.faults.drop_times = 512 * 1024, 1
     hub.faults.fail_first = 0
@@ -239,7 +231,7 @@ def test_server_errors_mid_download_are_retried(hub: FakeHub, models_dir: Path) 
 
 def test_persistent_server_error_gives_up_with_a_clear_message(hub: FakeHub,
                                                                models_dir: Path) -> None:
-    hub.add_file(REPO, "a.gguf", data=_payload(1000))
+    hub.add_file(REPO, "a.gguf", data=payload(1000))
     hub.faults.fail_first = 100
     with pytest.raises(DownloadError, match=r"server error 500.*gave up after 2 retries"):
         download_model(REPO, "a.gguf", models_dir, max_retries=2, backoff_s=0.01)
@@ -248,7 +240,7 @@ def test_persistent_server_error_gives_up_with_a_clear_message(hub: FakeHub,
 
 
 def test_hash_mismatch_deletes_the_file_and_says_so(hub: FakeHub, models_dir: Path) -> None:
-    hub.add_file(REPO, "bad.gguf", data=_payload(MiB))
+    hub.add_file(REPO, "bad.gguf", data=payload(MiB))
     hub.faults.corrupt = True
     with pytest.raises(DownloadError, match=r"sha256 mismatch for bad\.gguf.*deleted") as info:
         download_model(REPO, "bad.gguf", models_dir)
@@ -258,14 +250,14 @@ def test_hash_mismatch_deletes_the_file_and_says_so(hub: FakeHub, models_dir: Pa
 
 def test_expected_sha256_that_disagrees_with_the_server_fails_before_downloading(
         hub: FakeHub, models_dir: Path) -> None:
-    hub.add_file(REPO, "a.gguf", data=_payload(MiB))
+    hub.add_file(REPO, "a.gguf", data=payload(MiB))
     with pytest.raises(DownloadError, match=r"sha256 mismatch.*server reports"):
         download_model(REPO, "a.gguf", models_dir, sha256="0" * 64)
     assert hub.requests("GET") == []
 
 
 def test_server_that_ignores_range_restarts_cleanly(hub: FakeHub, models_dir: Path) -> None:
-    data = _payload(2 * MiB)
+    data = payload(2 * MiB)
     hub.add_file(REPO, "a.gguf", data=data)
     hub.faults.drop_after, hub.faults.drop_times = 700_000, 1
     hub.faults.ignore_range = True
@@ -274,7 +266,7 @@ def test_server_that_ignores_range_restarts_cleanly(hub: FakeHub, models_dir: Pa
 
 
 def test_stale_partial_for_a_changed_file_is_dropped(hub: FakeHub, models_dir: Path) -> None:
-    old, new = _payload(MiB, seed=1), _payload(MiB, seed=2)
+    old, new = payload(MiB, seed=1), payload(MiB, seed=2)
     hub.add_file(REPO, "a.gguf", data=old)
     hub.faults.throttle_bps = 4 * MiB
     cancel = threading.Event()
@@ -295,7 +287,7 @@ def test_stale_partial_for_a_changed_file_is_dropped(hub: FakeHub, models_dir: P
 
 
 def test_cancel_then_resume_fetches_only_the_rest(hub: FakeHub, models_dir: Path) -> None:
-    data = _payload(4 * MiB)
+    data = payload(4 * MiB)
     hub.add_file(REPO, "slow.gguf", data=data)
     hub.faults.throttle_bps = 4 * MiB  # about a second for the whole file
     cancel = threading.Event()
@@ -334,7 +326,7 @@ def test_cancel_then_resume_fetches_only_the_rest(hub: FakeHub, models_dir: Path
 
 
 def test_cancel_interrupts_a_stalled_connection(hub: FakeHub, models_dir: Path) -> None:
-    hub.add_file(REPO, "stall.gguf", data=_payload(2 * MiB))
+    hub.add_file(REPO, "stall.gguf", data=payload(2 * MiB))
     hub.faults.stall_after = 300_000  # then the server goes silent (read timeout: 10 s)
     cancel = threading.Event()
     seen: list[DownloadProgress] = []
@@ -352,7 +344,7 @@ def test_cancel_interrupts_a_stalled_connection(hub: FakeHub, models_dir: Path) 
 
 
 def test_cancel_during_backoff_is_prompt(hub: FakeHub, models_dir: Path) -> None:
-    hub.add_file(REPO, "a.gguf", data=_payload(1000))
+    hub.add_file(REPO, "a.gguf", data=payload(1000))
     hub.faults.fail_first = 100
     cancel = threading.Event()
     thread, result = _run_in_thread(download_model, REPO, "a.gguf", models_dir,
@@ -369,7 +361,7 @@ def test_cancel_during_backoff_is_prompt(hub: FakeHub, models_dir: Path) -> None
 
 def test_not_enough_disk_space(hub: FakeHub, models_dir: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    hub.add_file(REPO, "big.gguf", data=_payload(MiB))
+    hub.add_file(REPO, "big.gguf", data=payload(MiB))
     monkeypatch.setattr(downloads, "free_disk_bytes", lambda path: 5 * MiB)
     with pytest.raises(DownloadError, match=r"^not enough disk space: need 257\.0 MiB "
                                             r".*have 5\.0 MiB"):
@@ -420,7 +412,7 @@ def test_hub_refusals_have_clear_messages(hub: FakeHub, models_dir: Path, repo: 
 
 
 def test_gated_repo_opens_with_the_users_token(hub: FakeHub, models_dir: Path) -> None:
-    data = _payload(1000)
+    data = payload(1000)
     hub.add_file("test-org/gated", "a.gguf", data=data, gated=True)
     hub.valid_token = FAKE_TOKEN  # the token from HF_TOKEN, as huggingface_hub finds it
     assert download_model("test-org/gated", "a.gguf", models_dir).read_bytes() == data
@@ -437,7 +429,7 @@ def test_bad_arguments(models_dir: Path) -> None:
 
 def test_one_download_of_a_file_at_a_time(hub: FakeHub, models_dir: Path) -> None:
     """A second download of the same file (another window, the CLI) waits its turn."""
-    data = _payload(MiB)
+    data = payload(MiB)
     hub.add_file(REPO, "a.gguf", data=data)
     hub.faults.throttle_bps = 2 * MiB
     cancel = threading.Event()

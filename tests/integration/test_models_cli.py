@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hf_server import FakeHub
+from hf_server import FakeHub, payload
 
 pytestmark = pytest.mark.integration
 
@@ -27,13 +27,6 @@ MiB = 1024 * 1024
 RUN_TIMEOUT_S = 60
 
 
-def _payload(size: int, seed: int = 1) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:size])
 
 
 def _entry(entry_id: str, filename: str, revision: str = "main", **extra: object) -> dict:
@@ -75,7 +68,7 @@ def env(subprocess_env: dict[str, str], hub: FakeHub, tmp_path: Path) -> dict[st
 @pytest.fixture
 def catalog(tmp_path: Path, hub: FakeHub) -> Path:
     """Two usable entries (one pinned to the repo's commit, one with a sha256) and a bad one."""
-    tiny, pinned = _payload(2 * MiB, seed=1), _payload(MiB, seed=2)
+    tiny, pinned = payload(2 * MiB, seed=1), payload(MiB, seed=2)
     hub.add_file(REPO, "tiny-Q4_K_M.gguf", data=tiny)
     hub.add_file(REPO, "pinned-Q4_K_M.gguf", data=pinned)
     path = tmp_path / "catalog.json"
@@ -110,7 +103,7 @@ def test_download_catalog_id_installs_verifies_and_records(
     result = run_cli(env, data_dir, "download", "tiny", catalog=catalog)
     assert result.returncode == 0, result.stderr
     target = models_dir / "tiny-Q4_K_M.gguf"
-    assert target.read_bytes() == _payload(2 * MiB, seed=1)
+    assert target.read_bytes() == payload(2 * MiB, seed=1)
     lines = result.stdout.splitlines()
     assert lines[-1] == f"installed {target} (verified)"
     assert "\r" not in result.stdout and 2 <= len(lines) <= 13  # sparse lines, not a flood
@@ -142,7 +135,7 @@ def test_download_pinned_revision_with_catalog_sha256(
         catalog: Path) -> None:
     result = run_cli(env, data_dir, "download", "pinned", catalog=catalog)
     assert result.returncode == 0, result.stderr
-    assert (models_dir / "pinned-Q4_K_M.gguf").read_bytes() == _payload(MiB, seed=2)
+    assert (models_dir / "pinned-Q4_K_M.gguf").read_bytes() == payload(MiB, seed=2)
     commit = hub.repos[REPO].commit
     assert [r.path for r in hub.requests("HEAD")] == [
         f"/{REPO}/resolve/{commit}/pinned-Q4_K_M.gguf"]
@@ -150,7 +143,7 @@ def test_download_pinned_revision_with_catalog_sha256(
 
 def test_download_repo_and_file_with_wrong_sha256_fails_in_one_line(
         hub: FakeHub, env: dict[str, str], data_dir: Path, models_dir: Path) -> None:
-    hub.add_file(REPO, "a.gguf", data=_payload(MiB))
+    hub.add_file(REPO, "a.gguf", data=payload(MiB))
     result = run_cli(env, data_dir, "download", "--repo", REPO, "--file", "a.gguf",
                      "--sha256", "ab" * 32)
     assert result.returncode == 1
@@ -160,7 +153,7 @@ def test_download_repo_and_file_with_wrong_sha256_fails_in_one_line(
 
 def test_download_corrupt_bytes_fails_and_deletes(
         hub: FakeHub, env: dict[str, str], data_dir: Path, models_dir: Path) -> None:
-    hub.add_file(REPO, "a.gguf", data=_payload(MiB))
+    hub.add_file(REPO, "a.gguf", data=payload(MiB))
     hub.faults.corrupt = True
     result = run_cli(env, data_dir, "download", "--repo", REPO, "--file", "a.gguf")
     assert result.returncode == 1
@@ -192,7 +185,7 @@ def test_download_usage_errors(env: dict[str, str], data_dir: Path, catalog: Pat
 
 def _start_throttled_download(hub: FakeHub, env: dict[str, str], data_dir: Path,
                               models_dir: Path, size: int) -> tuple[subprocess.Popen, Path]:
-    hub.add_file(REPO, "slow.gguf", data=_payload(size, seed=3))
+    hub.add_file(REPO, "slow.gguf", data=payload(size, seed=3))
     hub.faults.throttle_bps = 2 * MiB
     child = subprocess.Popen(
         [sys.executable, "-m", "chatdesk", "models", "download", "--repo", REPO, "--file",
@@ -217,7 +210,7 @@ def _resume_and_check(hub: FakeHub, env: dict[str, str], data_dir: Path, models_
     hub.reset_log()
     result = run_cli(env, data_dir, "download", "--repo", REPO, "--file", "slow.gguf")
     assert result.returncode == 0, result.stderr
-    assert (models_dir / "slow.gguf").read_bytes() == _payload(size, seed=3)
+    assert (models_dir / "slow.gguf").read_bytes() == payload(size, seed=3)
     [get] = hub.requests("GET", kind="cdn")
     assert get.range == f"bytes={have}-"
     assert hub.body_bytes() == size - have
@@ -258,7 +251,7 @@ def test_killed_process_resumes_on_the_next_run(
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_progress_is_one_updating_line_on_a_terminal(
         hub: FakeHub, env: dict[str, str], data_dir: Path, models_dir: Path) -> None:
-    hub.add_file(REPO, "a.gguf", data=_payload(4 * MiB))
+    hub.add_file(REPO, "a.gguf", data=payload(4 * MiB))
     hub.faults.throttle_bps = 8 * MiB  # half a second: several updates
     leader, follower = os.openpty()
     try:
