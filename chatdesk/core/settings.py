@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatdesk.core.atomic import atomic_write_text
-from chatdesk.core.energy.cost import ElectricityPrice, default_price
+from chatdesk.core.energy.cost import CloudPrice, ElectricityPrice, default_price
 from chatdesk.core.sampling import InvalidParameterError, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,13 @@ class Settings:
     currency: str | None = None  # None: the locale default's currency
     grid_g_per_kwh: float = 475.0  # world average, as codecarbon uses
     tdp_watts: float | None = None  # CPU TDP override for the estimate
+    # A cloud API's price to compare with, entered by the user with the date it was read
+    # (none is built in: such prices change too often). Both prices None: no comparison.
+    cloud_name: str = ""
+    cloud_input_per_million: float | None = None
+    cloud_output_per_million: float | None = None
+    cloud_currency: str = "USD"
+    cloud_as_of: str = ""
 
     def price(self) -> ElectricityPrice:
         """The electricity price in use: the user's, else the locale's default."""
@@ -53,6 +60,15 @@ class Settings:
         return ElectricityPrice(per_kwh=self.electricity_price,
                                 currency=self.currency or default.currency,
                                 source="your setting", as_of="")
+
+    def cloud_price(self) -> CloudPrice | None:
+        """The cloud price to compare with, or None until the user has entered both prices."""
+        if self.cloud_input_per_million is None or self.cloud_output_per_million is None:
+            return None
+        return CloudPrice(name=self.cloud_name or "cloud API",
+                          input_per_million=self.cloud_input_per_million,
+                          output_per_million=self.cloud_output_per_million,
+                          currency=self.cloud_currency or "USD", as_of=self.cloud_as_of)
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -69,8 +85,31 @@ class Settings:
             raise ValueError("presets must be an object")
         if values.get("theme", "system") not in THEMES:
             values["theme"] = "system"
+        _clean_cloud_fields(values)
         sampling = SamplingParams.from_dict(data.get("sampling") or {}).validated()
         return cls(**values, sampling=sampling)
+
+
+def _clean_cloud_fields(values: dict[str, Any]) -> None:
+    """Drop unusable cloud-price values (back to their defaults) rather than the file.
+
+    The comparison is optional; one hand-edited bad price must not move the whole
+    settings file aside as corrupt.
+    """
+    for key in ("cloud_input_per_million", "cloud_output_per_million"):
+        if key not in values or values[key] is None:
+            continue
+        value = values[key]
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not value >= 0 or value == float("inf")):
+            log.warning("settings: ignoring %s=%r (not a price)", key, value)
+            del values[key]
+        else:
+            values[key] = float(value)
+    for key in ("cloud_name", "cloud_currency", "cloud_as_of"):
+        if key in values and not isinstance(values[key], str):
+            log.warning("settings: ignoring %s=%r (not text)", key, values[key])
+            del values[key]
 
 
 def load_settings(path: Path) -> Settings:

@@ -57,6 +57,8 @@ from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings import Settings, save_settings
 from chatdesk.download_manager import DownloadManager
 from chatdesk.ui.conversation_list import ConversationList
+from chatdesk.ui.cost_view import CostView
+from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.input_box import InputBox
 from chatdesk.ui.message_view import MessageItem, MessageView
@@ -166,6 +168,8 @@ class MainWindow(QMainWindow):
         self._deleted_id: int | None = None  # for Undo
         self._energy: AnswerEnergy | None = None  # of the running answer, until it finishes
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
+        self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
+        self._token_rates: list[tuple[float, float]] = []  # (s, tok/s) of the running answer
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self._build_widgets()
@@ -321,6 +325,11 @@ class MainWindow(QMainWindow):
         self._action(models, self.tr("&Import a .gguf file…"),
                      lambda: self.show_models().choose_import())
 
+        costs = bar.addMenu(self.tr("C&osts"))
+        self.costs_action = self._action(costs, self.tr("&Energy and cost…"),
+                                         self.show_costs, "Ctrl+E")
+        self._action(costs, self.tr("Energy &settings…"), self.edit_energy_settings)
+
         view = bar.addMenu(self.tr("&View"))
         self.panel_action = self._action(view, self.tr("&Side panel"),
                                          self.toggle_right_panel, "Ctrl+Shift+P")
@@ -433,6 +442,8 @@ class MainWindow(QMainWindow):
         self.cancel_edit()
         self.reload_thread()
         self.refresh_conversations()
+        if self.cost_view is not None:
+            self.cost_view.refresh(conversation_id)
         self._update_controls()
 
     def reload_thread(self) -> None:
@@ -561,6 +572,7 @@ class MainWindow(QMainWindow):
         self.chat_view.begin_stream(MessageItem(id=answer.id, role="assistant", text="",
                                                 title=answer_title(self.model.path)))
         self.stats_panel.start_answer(self.model.context_length)
+        self._token_rates = []
         self.speed_label.setText(self.tr("thinking…"))
         self._save_timer.start()
         self._update_controls()
@@ -674,6 +686,32 @@ class MainWindow(QMainWindow):
         self._save_settings()
 
     @Slot()
+    def show_costs(self) -> CostView:
+        """Open (or raise) the energy and cost window."""
+        if self.cost_view is None:
+            self.cost_view = CostView(self.history, self.settings, self)
+            self.cost_view.edit_settings_requested.connect(self.edit_energy_settings)
+        self.cost_view.refresh(self.conversation_id)
+        self.cost_view.show()
+        self.cost_view.raise_()
+        return self.cost_view
+
+    @Slot()
+    def edit_energy_settings(self) -> None:
+        meter = self.host.worker.meter
+        changed = edit_energy_settings(self, self.settings, meter=meter)
+        if changed is None:
+            return
+        tdp_changed = changed.tdp_watts != self.settings.tdp_watts
+        self.settings = changed
+        self._save_settings()
+        if self.cost_view is not None:
+            self.cost_view.set_settings(changed)
+        if tdp_changed:  # the meter picks its estimate model once, when the app starts
+            self.statusBar().showMessage(self.tr("The new CPU TDP applies after a restart."),
+                                         5000)
+
+    @Slot()
     def toggle_right_panel(self) -> None:
         visible = not self.right_panel.isVisible()
         self.right_panel.setVisible(visible)
@@ -735,6 +773,9 @@ class MainWindow(QMainWindow):
             return
         self._unsaved += chunk.text
         self.stats_panel.on_tokens(chunk.tokens_so_far, chunk.elapsed_s, chunk.context_used)
+        if chunk.elapsed_s > 0 and chunk.tokens_so_far > 1:
+            self._token_rates.append((chunk.elapsed_s,
+                                      (chunk.tokens_so_far - 1) / chunk.elapsed_s))
         if self._discard_answer:
             return
         self.chat_view.append_stream(chunk.text)
@@ -763,6 +804,8 @@ class MainWindow(QMainWindow):
         if self._energy is not None and self._energy.request_id == result.request_id:
             energy = energy_record(self._energy.report, result.generated_tokens,
                                    self.settings.price(), self.settings.grid_g_per_kwh)
+            if self.cost_view is not None:
+                self.cost_view.set_answer(self._energy.report, self._token_rates)
         self._energy = None
         stored = self.history.finish_answer(
             answer_id, content=result.text, state="complete",
@@ -781,6 +824,8 @@ class MainWindow(QMainWindow):
             self.speed_label.setText(self.tr("{0:.1f} tok/s").format(
                 result.generation_tokens_per_s))
         self.refresh_conversations()
+        if self.cost_view is not None:
+            self.cost_view.refresh(self.conversation_id)
         self._update_controls()
 
     @Slot(object)

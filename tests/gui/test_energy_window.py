@@ -58,6 +58,16 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
     assert "(measured)" in window.stats_panel.labels["energy"].text()
     totals = window.history.totals(window.conversation_id)
     assert totals["joules"] == pytest.approx(energy["joules"])
+
+    costs = window.show_costs()  # Costs > Energy and cost
+    assert costs.isVisible()
+    qtbot.keyClicks(window.input_box, "Again")
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
+                    timeout=3000)
+    assert costs.chart.watts, "the answer's power samples reach the chart"
+    assert costs.chart.rates and all(rate > 0 for _t, rate in costs.chart.rates)
+    assert "measured by rapl" in costs.answer_label.text()
     window.close()
     assert not meter.running
 
