@@ -358,6 +358,9 @@ class MainWindow(QMainWindow):
             self.stats_panel.power_reader = worker.meter.sample_now
             self.stats_panel.power_source = ("measured" if worker.meter.measured
                                              else "estimated")
+            reasons = worker.meter.unavailable_reasons()  # e.g. RAPL root-only, with its fix
+            self.stats_panel.labels["power"].setToolTip(
+                "\n".join([f"Source: {worker.meter.source}", *reasons]))
         worker.failed.connect(self._on_failed)
 
     # -- models -------------------------------------------------------------------------

@@ -56,6 +56,7 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
     assert energy["joules_per_token"] == pytest.approx(energy["joules"] / 20)
     assert "measured by rapl" in window.chat_view.plain_text()
     assert "(measured)" in window.stats_panel.labels["energy"].text()
+    assert window.stats_panel.labels["power"].toolTip().startswith("Source: rapl")
     totals = window.history.totals(window.conversation_id)
     assert totals["joules"] == pytest.approx(energy["joules"])
 
