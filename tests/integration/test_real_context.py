@@ -113,7 +113,7 @@ def test_a_single_message_longer_than_the_context_is_refused(small_engine: Llama
     pieces: list[str] = []
     with pytest.raises(PromptTooLongError) as caught:
         small_engine.chat([ChatMessage("system", SYSTEM), ChatMessage("user", message)],
-                          greedy(max_tokens=16), StopFlag(), lambda p, _n: pieces.append(p))
+                          greedy(max_tokens=16), StopFlag(), lambda p, _n, _ctx: pieces.append(p))
     text = str(caught.value)
     print(f"\n{caught.value.title}: {text}")
     assert pieces == []
@@ -131,7 +131,7 @@ def test_an_answer_that_fills_the_context_ends_with_context_full(small_engine: L
     small_engine.reset_cache()
     result = small_engine.chat([ChatMessage("user", COUNTING_PROMPT)],
                                greedy(max_tokens=10_000, ignore_eos=True), StopFlag(),
-                               lambda p, _n: pieces.append(p))
+                               lambda p, _n, _ctx: pieces.append(p))
     print(f"\ncontext full after {result.generated_tokens} tokens: "
           f"{result.context_used}/{result.context_length}")
     assert result.stop_reason is StopReason.CONTEXT_FULL
