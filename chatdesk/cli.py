@@ -1,4 +1,5 @@
-"""Headless commands on the same core as the app: `chatdesk bench ...`, `chatdesk models ...`.
+"""Headless commands on the same core as the app: `chatdesk bench ...`, `chatdesk models ...`,
+`chatdesk export|import|list` (conversations, through chatdesk.core.exchange).
 
 ``models`` exists for scripts and tests as much as for people: every failure is one line
 on stderr and a non-zero exit, and ``download`` exits 0 only once the file is installed
@@ -11,6 +12,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import shutil
 import sys
 import threading
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from chatdesk.core.catalog import Catalog, CatalogEntry
     from chatdesk.core.downloads import DownloadProgress
 
-CLI_COMMANDS = ("bench", "models")
+CLI_COMMANDS = ("bench", "models", "export", "import", "list")
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 # A model needs its weights plus the KV cache and compute buffers; for a file that no
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--open-messages", type=int, default=2000,
                        help="ui: messages in the conversation opened (default 2000)")
     _add_models_parser(commands, common)
+    _add_exchange_parsers(commands, common)
     return parser
 
 
@@ -105,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bench_command(args)
     if args.command == "models":
         return run_models_command(args)
+    if args.command in ("export", "import", "list"):
+        return run_exchange_command(args)
     return EXIT_USAGE
 
 
@@ -383,4 +388,99 @@ def _models_import(args: argparse.Namespace, models_dir: Path) -> int:
     except (ValueError, OSError) as error:  # InvalidModelFileError is a ValueError
         return _fail(f"cannot import {args.path}: {error}")
     print(f"imported {path}")
+    return 0
+
+
+# ------------------------------------------------------------------ export, import, list
+
+
+def _add_exchange_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    formats = ("md", "json", "html", "pdf", "txt")  # chatdesk.core.exchange.FORMATS
+    export = commands.add_parser(
+        "export", parents=[common], help="write a conversation (or all) to a file",
+        description="Markdown, HTML, PDF and text hold the visible thread; JSON holds "
+                    "everything (alternatives, statistics, energy) and imports back. An "
+                    "existing file is never overwritten: ' (2)' is added to the name.")
+    export.add_argument("id", nargs="?", type=int, help="the conversation id (see: chatdesk "
+                        "list)")
+    export.add_argument("--all", action="store_true",
+                        help="every conversation, one file each, into --out DIR")
+    export.add_argument("--format", required=True, choices=formats)
+    export.add_argument("--out", help="the file, or a folder (default: the current folder, "
+                        "named after the title)")
+    importing = commands.add_parser(
+        "import", parents=[common], help="import a chatdesk JSON export or ChatGPT's "
+        "conversations.json (or its export .zip); prints the new ids")
+    importing.add_argument("path")
+    listing = commands.add_parser("list", parents=[common],
+                                  help="the conversations: id, title, messages, date")
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+
+
+def run_exchange_command(args: argparse.Namespace) -> int:
+    from chatdesk.core.exchange import ExchangeError
+    from chatdesk.core.history import HistoryError, HistoryStore
+    from chatdesk.core.paths import resolve_paths
+
+    database = resolve_paths(args.data_dir).database
+    if args.command == "export":
+        if (args.id is None) == (not args.all):
+            return _fail("give a conversation ID or --all, not both", EXIT_USAGE)
+        if args.all and not args.out:
+            return _fail("--all needs --out DIR", EXIT_USAGE)
+    if args.command != "import" and not database.exists():
+        if args.command == "list":  # nothing yet: do not create a history just to list it
+            print("[]" if args.json else "(no conversations)")
+            return 0
+        return _fail(f"there is no history at {database}")
+    try:
+        with HistoryStore.open(database) as history:
+            if args.command == "list":
+                return _list_conversations(history, args.json)
+            if args.command == "import":
+                from chatdesk.core.exchange import import_file
+
+                for conversation_id in import_file(history, Path(args.path)):
+                    print(conversation_id)
+                return 0
+            return _export(history, args)
+    except ExchangeError as error:
+        return _fail(str(error))
+    except HistoryError as error:
+        return _fail(getattr(error, "reason", None) or str(error))
+
+
+def _export(history: Any, args: argparse.Namespace) -> int:
+    from chatdesk.core.exchange import export_all, export_conversation
+
+    if args.all:
+        for path in export_all(history, args.format, Path(args.out)):
+            print(path)
+        return 0
+    out = Path(args.out) if args.out else Path.cwd()
+    if args.out and args.out.endswith(("/", os.sep)):  # "--out exports/": a folder
+        out.mkdir(parents=True, exist_ok=True)
+    print(export_conversation(history, args.id, args.format, out))
+    return 0
+
+
+def _list_conversations(history: Any, as_json: bool) -> int:
+    from datetime import datetime
+
+    rows = [{"id": c.id, "title": c.title, "messages": history.message_count(c.id),
+             "created_at": c.created_at, "updated_at": c.updated_at, "pinned": c.pinned,
+             "model": c.model} for c in history.list_conversations()]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("(no conversations)")
+        return 0
+    table = [("ID", "MESSAGES", "UPDATED", "TITLE")]
+    for row in rows:
+        when = datetime.fromtimestamp(row["updated_at"]).strftime("%Y-%m-%d %H:%M")
+        title = " ".join(row["title"].split())
+        table.append((str(row["id"]), str(row["messages"]), when,
+                      title if len(title) <= 70 else title[:69] + "…"))
+    _print_table(table)
     return 0

@@ -1,0 +1,195 @@
+"""Export conversations (Markdown, JSON, HTML, PDF, plain text) and import them back.
+
+The API the window and the CLI share; everything here is Qt-free except PDF, which is
+delegated (imported only when asked for) to ``chatdesk.ui.pdf_export``. Readable formats
+show the visible thread; JSON holds the whole tree. Files are named from titles made safe
+for every OS, written atomically, and never overwrite an existing file unless told to.
+
+Threads: each call reads through the ``HistoryStore`` it is given, which belongs to the
+thread that opened it; to keep the UI responsive run exports in a worker with its own
+``HistoryStore.open(path)`` (docs/history.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chatdesk.core.exchange import chatgpt, json_format
+from chatdesk.core.exchange.common import ExchangeError, ExportData, load_export_data
+from chatdesk.core.exchange.filenames import filename_for, safe_stem, write_new_file
+from chatdesk.core.exchange.html import render_html
+from chatdesk.core.exchange.markdown import render_markdown
+from chatdesk.core.exchange.text import render_text
+from chatdesk.core.history import HistoryError, HistoryStore
+
+__all__ = [
+    "FILE_FILTERS",
+    "FORMATS",
+    "FORMAT_LABELS",
+    "ExchangeError",
+    "export_all",
+    "export_conversation",
+    "filename_for",
+    "format_for_path",
+    "import_file",
+    "render",
+    "safe_stem",
+]
+
+FORMATS = ("md", "json", "html", "pdf", "txt")
+FORMAT_LABELS = {"md": "Markdown", "json": "chatdesk JSON (lossless)", "html": "HTML page",
+                 "pdf": "PDF", "txt": "Plain text"}
+_SUFFIXES = {".md": "md", ".markdown": "md", ".json": "json", ".html": "html",
+             ".htm": "html", ".pdf": "pdf", ".txt": "txt", ".text": "txt"}
+# For QFileDialog: "Markdown (*.md);;..." in FORMATS order.
+FILE_FILTERS = ";;".join(
+    f"{FORMAT_LABELS[fmt]} (" + " ".join(f"*{s}" for s, f in _SUFFIXES.items() if f == fmt)
+    + ")" for fmt in FORMATS)
+_READABLE: dict[str, Callable[[ExportData], str]] = {
+    "md": render_markdown, "html": render_html, "txt": render_text}
+
+
+def format_for_path(path: str | Path) -> str | None:
+    """The export format a file name's suffix asks for ('notes.MD' → 'md'), else None."""
+    return _SUFFIXES.get(Path(path).suffix.lower())
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ExchangeError(f"Unknown export format {fmt!r}; choose one of "
+                            f"{', '.join(FORMATS)}.")
+    return fmt
+
+
+def render(history: HistoryStore, conversation_id: int, fmt: str) -> bytes:
+    """One conversation in one format, as the bytes of the file."""
+    _check_format(fmt)
+    if fmt == "json":
+        conversation = history.get_conversation(conversation_id)
+        if conversation is None:
+            raise ExchangeError(f"There is no conversation {conversation_id}.")
+        try:
+            messages = history.messages(conversation_id)
+        except HistoryError as exc:
+            raise ExchangeError(f"Conversation {conversation_id} cannot be read: {exc}") \
+                from exc
+        document = json_format.conversation_document(conversation, messages, time.time())
+        return json_format.dumps(document).encode("utf-8")
+    data = load_export_data(history, conversation_id)
+    if fmt == "pdf":
+        from chatdesk.ui.pdf_export import render_pdf  # Qt, only when a PDF is wanted
+
+        return render_pdf(render_html(data), title=data.conversation.title)
+    return _READABLE[fmt](data).encode("utf-8")
+
+
+def _write(out: Path, data: bytes, overwrite: bool) -> Path:
+    try:
+        return write_new_file(out, data, overwrite=overwrite)
+    except OSError as exc:
+        raise ExchangeError(f"Cannot write {out}: {exc.strerror or exc}.") from exc
+
+
+def export_conversation(history: HistoryStore, conversation_id: int, fmt: str, out: Path,
+                        *, overwrite: bool = False) -> Path:
+    """Write one conversation; returns the file written.
+
+    ``out`` is a file path, or an existing folder (the name then comes from the title).
+    An existing file is kept and ' (2)' etc. is added, unless ``overwrite`` (say, after a
+    save dialog asked the user) — the write is atomic either way.
+    """
+    out = Path(out)
+    data = render(history, conversation_id, fmt)
+    if out.is_dir():
+        conversation = history.get_conversation(conversation_id)
+        title = conversation.title if conversation else ""
+        out = out / filename_for(title, fmt)
+    return _write(out, data, overwrite)
+
+
+def export_all(history: HistoryStore, fmt: str, out_dir: Path) -> list[Path]:
+    """One file per conversation (deleted ones left out) into ``out_dir``; never overwrites.
+
+    Two chats titled alike become 'Title.md' and 'Title (2).md'.
+    """
+    _check_format(fmt)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExchangeError(f"{out_dir} is not a folder.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExchangeError(f"Cannot create the folder {out_dir}: {exc.strerror}.") from exc
+    written = []
+    for conversation in history.list_conversations():
+        data = render(history, conversation.id, fmt)
+        written.append(_write(out_dir / filename_for(conversation.title, fmt), data, False))
+    return written
+
+
+# -- import -------------------------------------------------------------------------------
+def _read_json(path: Path) -> Any:
+    """Parse a .json file, or the conversations.json inside a ChatGPT export .zip."""
+    name = path.name
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                inner = [n for n in archive.namelist()
+                         if n.rsplit("/", 1)[-1] == "conversations.json"]
+                if not inner:
+                    raise ExchangeError(f"{name} is a zip file without a conversations.json.")
+                raw = archive.read(inner[0])
+                name = f"{name}/{inner[0]}"
+        else:
+            raw = path.read_bytes()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ExchangeError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}.") \
+            from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ExchangeError(f"{name} is not UTF-8 text, so not a chat export.") from exc
+    if not text.strip():
+        raise ExchangeError(f"{name} is empty.")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExchangeError(f"{name} is not valid JSON (line {exc.lineno}, column "
+                            f"{exc.colno}: {exc.msg}); was it cut short?") from exc
+    except RecursionError as exc:
+        raise ExchangeError(f"{name} is nested too deeply to be a chat export.") from exc
+
+
+def parse_file(path: Path) -> list[dict[str, Any]]:
+    """Every conversation a file holds, validated, as ``import_conversation`` arguments."""
+    path = Path(path)
+    value = _read_json(path)
+    if json_format.is_ours(value):
+        return [json_format.parse_document(value, path.name)]
+    if chatgpt.looks_like_chatgpt(value):
+        return chatgpt.parse_export(value, path.name)
+    raise ExchangeError(f"{path.name} is neither a chatdesk export nor a ChatGPT "
+                        "conversations.json.")
+
+
+def import_file(history: HistoryStore, path: Path) -> list[int]:
+    """Import our JSON or a ChatGPT export; the new conversations' ids, in the file's order.
+
+    All or nothing: the file is validated completely first, then every conversation is
+    created inside one transaction, so an error leaves the history as it was.
+    """
+    conversations = parse_file(path)
+    ids: list[int] = []
+    try:
+        with history._write():  # one transaction around all of them (they nest into it)
+            for kwargs in conversations:
+                ids.append(history.import_conversation(**kwargs).id)
+    except (HistoryError, sqlite3.Error, ValueError, TypeError) as exc:
+        raise ExchangeError(f"Nothing was imported from {Path(path).name}: {exc}") from exc
+    return ids

@@ -1,0 +1,166 @@
+"""`python -m chatdesk export|import|list` in subprocesses, on a history made here.
+
+No model needed: the history is written through HistoryStore, then the child processes
+get --data-dir (or CHATDESK_DATA_DIR) pointing at it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatdesk.core.history import HistoryStore, NewMessage
+
+RUN_TIMEOUT_S = 120
+TITLE = "CLI: export/import ✓ 日本"
+
+
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    child_env = {k: v for k, v in os.environ.items() if k != "CHATDESK_DATA_DIR"}
+    child_env.update(env or {})
+    child_env["QT_QPA_PLATFORM"] = "offscreen"
+    return subprocess.run([sys.executable, "-m", "chatdesk", *args], capture_output=True,
+                          text=True, encoding="utf-8", timeout=RUN_TIMEOUT_S, env=child_env,
+                          cwd=cwd)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data dir holding two conversations; the first has a regenerated answer."""
+    root = tmp_path / "data"
+    with HistoryStore.open(root / "chatdesk.sqlite3") as store:
+        store.import_conversation(TITLE, [
+            NewMessage(1, None, "user", "Hello 👋 <b>"),
+            NewMessage(2, 1, "assistant", "First answer", model="m"),
+            NewMessage(3, 1, "assistant", "```py\nprint('hi')\n```", model="m",
+                       stats={"generated_tokens": 7}),
+        ], current_key=3, created_at=1_700_000_000, updated_at=1_700_000_100)
+        store.import_conversation("Second", [NewMessage(1, None, "user", "Only a question")],
+                                  created_at=1_700_000_200, updated_at=1_700_000_200)
+    return root
+
+
+def _ids(data_dir: Path) -> list[int]:
+    result = _run("list", "--json", "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    return [row["id"] for row in json.loads(result.stdout)]
+
+
+def test_list_as_table_and_json(data_dir):
+    table = _run("list", "--data-dir", str(data_dir))
+    assert table.returncode == 0, table.stderr
+    assert TITLE in table.stdout and "Second" in table.stdout
+    rows = json.loads(_run("list", "--json", "--data-dir", str(data_dir)).stdout)
+    assert [(r["title"], r["messages"]) for r in rows] == [("Second", 1), (TITLE, 3)]
+    assert rows[1]["updated_at"] == 1_700_000_100
+
+
+def test_list_honours_the_environment_variable_and_an_empty_data_dir(data_dir, tmp_path):
+    result = _run("list", "--json", env={"CHATDESK_DATA_DIR": str(data_dir)})
+    assert len(json.loads(result.stdout)) == 2
+    empty = _run("list", "--json", "--data-dir", str(tmp_path / "nothing"))
+    assert empty.returncode == 0 and json.loads(empty.stdout) == []
+    assert not (tmp_path / "nothing").exists()  # listing creates no history
+
+
+@pytest.mark.parametrize("fmt", ["md", "json", "html", "pdf", "txt"])
+def test_export_one_conversation_in_each_format(data_dir, tmp_path, fmt):
+    conversation_id = _ids(data_dir)[1]
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run("export", str(conversation_id), "--format", fmt, "--out", str(out),
+                  "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.parent == out and path.name == f"CLI_ export_import ✓ 日本.{fmt}"
+    data = path.read_bytes()
+    if fmt == "pdf":
+        assert data.startswith(b"%PDF") and len(data) > 2_000
+    else:
+        text = data.decode("utf-8")
+        assert "print" in text and "hi" in text and "Hello 👋" in text
+        assert ("First answer" in text) == (fmt == "json")  # the alternative: JSON only
+
+
+def test_export_never_overwrites_and_defaults_to_the_current_folder(data_dir, tmp_path):
+    conversation_id = str(_ids(data_dir)[1])
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    names = []
+    for _ in range(2):
+        result = _run("export", conversation_id, "--format", "md", "--data-dir",
+                      str(data_dir), cwd=cwd)
+        assert result.returncode == 0, result.stderr
+        names.append(Path(result.stdout.strip()).name)
+    assert names == ["CLI_ export_import ✓ 日本.md", "CLI_ export_import ✓ 日本 (2).md"]
+
+
+def test_export_all_then_import_everything_back(data_dir, tmp_path):
+    out = tmp_path / "all"
+    result = _run("export", "--all", "--format", "json", "--out", str(out),
+                  "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    paths = [Path(line) for line in result.stdout.splitlines()]
+    assert sorted(p.name for p in paths) == sorted(["Second.json",
+                                                    "CLI_ export_import ✓ 日本.json"])
+    fresh = tmp_path / "fresh"
+    created = []
+    for path in paths:
+        imported = _run("import", str(path), "--data-dir", str(fresh))
+        assert imported.returncode == 0, imported.stderr
+        created += [int(line) for line in imported.stdout.split()]
+    assert len(created) == 2
+    with HistoryStore.open(fresh / "chatdesk.sqlite3") as store:
+        titles = {store.get_conversation(i).title: store.message_count(i) for i in created}
+    assert titles == {TITLE: 3, "Second": 1}
+
+
+def test_import_a_chatgpt_export(data_dir, tmp_path):
+    mapping = {
+        "root": {"id": "root", "message": None, "parent": None, "children": ["u"]},
+        "u": {"id": "u", "parent": "root", "children": ["a"],
+              "message": {"author": {"role": "user"}, "create_time": 1_700_000_000.0,
+                          "content": {"content_type": "text", "parts": ["Hi from the cloud"]}}},
+        "a": {"id": "a", "parent": "u", "children": [],
+              "message": {"author": {"role": "assistant"}, "create_time": 1_700_000_001.0,
+                          "content": {"content_type": "text", "parts": ["Welcome home"]}}},
+    }
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps([{"title": "From ChatGPT", "create_time": 1_700_000_000.0,
+                                 "update_time": 1_700_000_001.0, "mapping": mapping,
+                                 "current_node": "a"}]), encoding="utf-8")
+    result = _run("import", str(path), "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    [new_id] = [int(x) for x in result.stdout.split()]
+    assert new_id in _ids(data_dir)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["export", "999", "--format", "md"], "no conversation 999"),
+    (["export", "--all", "--format", "md"], "--all needs --out"),
+    (["export", "1", "--all", "--format", "md", "--out", "x"], "not both"),
+    (["import", "{missing}"], "Cannot read"),
+    (["import", "{garbage}"], "not valid JSON"),
+])
+def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(data_dir, tmp_path, args,
+                                                          message):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('{"format": "chatdesk-conversation", "messa', encoding="utf-8")
+    args = [a.format(missing=tmp_path / "missing.json", garbage=garbage) for a in args]
+    before = _ids(data_dir)
+    result = _run(*args, "--data-dir", str(data_dir), cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert _ids(data_dir) == before  # nothing was imported half-way
+
+
+def test_export_from_a_missing_history_is_an_error(tmp_path):
+    result = _run("export", "1", "--format", "md", "--data-dir", str(tmp_path / "none"))
+    assert result.returncode == 1 and "there is no history" in result.stderr
