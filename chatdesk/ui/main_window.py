@@ -60,6 +60,7 @@ from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.error_banner import ErrorBanner
+from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.input_box import InputBox
 from chatdesk.ui.message_view import MessageItem, MessageView
 from chatdesk.ui.models_dialog import ModelsDialog
@@ -172,6 +173,10 @@ class MainWindow(QMainWindow):
         self._token_rates: list[tuple[float, float]] = []  # (s, tok/s) of the running answer
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
+        self.exchange = ExchangeActions(paths.database, self)
+        self.exchange.exported.connect(self._exported)
+        self.exchange.imported.connect(self._imported)
+        self.exchange.failed.connect(self.error_banner_show)
         self._build_widgets()
         self._build_menus()
         self._connect_worker()
@@ -274,7 +279,7 @@ class MainWindow(QMainWindow):
         side.delete_requested.connect(self.delete_conversation)
         side.search_requested.connect(self.search)
         side.hit_activated.connect(self.open_hit)
-        side.export_requested.connect(self._export_not_yet)
+        side.export_requested.connect(self.export_conversation)
         panel = self.sampling_panel
         panel.sampling_changed.connect(self._sampling_changed)
         panel.system_prompt_changed.connect(self._system_prompt_changed)
@@ -303,6 +308,12 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu(self.tr("&File"))
         self.open_action = self._action(file_menu, self.tr("&Open model…"),
                                         self.choose_model_file, QKeySequence.StandardKey.Open)
+        file_menu.addSeparator()
+        self.export_action = self._action(file_menu, self.tr("&Export conversation…"),
+                                          self.export_current, "Ctrl+Shift+E")
+        self._action(file_menu, self.tr("Export &all…"), self.exchange.export_all)
+        self._action(file_menu, self.tr("&Import chats…"), self.exchange.import_chats,
+                     "Ctrl+I")
         file_menu.addSeparator()
         self._action(file_menu, self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
 
@@ -532,8 +543,31 @@ class MainWindow(QMainWindow):
             self.open_conversation(conversation_id)
         self.chat_view.scroll_to_message(message_id, self.sidebar.search_box.text().strip())
 
-    def _export_not_yet(self, _conversation_id: int) -> None:
-        self.statusBar().showMessage(self.tr("Export arrives with the export feature."), 4000)
+    @Slot(int)
+    def export_conversation(self, conversation_id: int) -> None:
+        conversation = self.history.get_conversation(conversation_id)
+        if conversation is not None:
+            self._save_streamed_text()  # an answer streaming right now is exported so far
+            self.exchange.export_conversation(conversation_id, conversation.title)
+
+    @Slot()
+    def export_current(self) -> None:
+        if self.conversation_id is not None:
+            self.export_conversation(self.conversation_id)
+
+    @Slot(object)
+    def _exported(self, paths: list[Path]) -> None:
+        where = paths[0] if len(paths) == 1 else f"{len(paths)} files in {paths[0].parent}" \
+            if paths else "nothing to export"
+        self.statusBar().showMessage(self.tr("Exported: {0}").format(where), 8000)
+
+    @Slot(object)
+    def _imported(self, ids: list[int]) -> None:
+        self.refresh_conversations()
+        self.statusBar().showMessage(self.tr("Imported {0} conversations.").format(len(ids)),
+                                     8000)
+        if ids:
+            self.open_conversation(ids[0])
 
     # -- sending and answers ------------------------------------------------------------
     def _send_typed(self) -> None:
@@ -856,6 +890,10 @@ class MainWindow(QMainWindow):
             self.model_label.setText(self.tr("No model loaded"))
         self.error_banner.show_error(error.title, error.message)
         self._update_controls()
+
+    @Slot(str, str)
+    def error_banner_show(self, title: str, message: str) -> None:
+        self.error_banner.show_error(title, message)
 
     # -- state --------------------------------------------------------------------------
     @property

@@ -8,11 +8,9 @@ thread; this dialog only shows state and sends intents.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QRunnable, QThreadPool, QUrl, Signal, Slot
+from PySide6.QtCore import QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,6 +43,7 @@ from chatdesk.core.model_store import (
     remove_model,
 )
 from chatdesk.download_manager import DownloadManager, JobState, JobUpdate
+from chatdesk.ui.background import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +72,6 @@ def describe_progress(update: JobUpdate) -> str:
         minutes, seconds = divmod(int(sample.eta_s), 60)
         text += f" · {minutes} min {seconds:02d} s left" if minutes else f" · {seconds} s left"
     return text
-
-
-class _Task(QRunnable):
-    """Run ``work`` on the thread pool and hand its result (or error) back on ``done``."""
-
-    def __init__(self, work: Callable[[], Any], done: Signal) -> None:
-        super().__init__()
-        self._work = work
-        self._done = done
-
-    def run(self) -> None:
-        try:
-            result: Any = self._work()
-        except Exception as exc:
-            result = exc
-        self._done.emit(result)
 
 
 class DownloadRow(QWidget):
@@ -374,8 +357,8 @@ class ModelsDialog(QDialog):
         """Check the header and copy in the background (a model is gigabytes)."""
         self.import_button.setEnabled(False)
         self.import_status.setText(self.tr("Importing {0}…").format(source.name))
-        QThreadPool.globalInstance().start(
-            _Task(lambda: import_model(source, self.models_dir), self._import_done))
+        run_in_background(lambda: import_model(source, self.models_dir), self._import_done,
+                          "import-model")
 
     @Slot(object)
     def _import_finished(self, result: object) -> None:
@@ -428,8 +411,7 @@ class ModelsDialog(QDialog):
         self.search_status.setText(self.tr("Searching…"))
         self.search_results.clear()
         self.repo_files.clear()
-        QThreadPool.globalInstance().start(_Task(lambda: search_gguf_repos(text),
-                                                 self._search_done))
+        run_in_background(lambda: search_gguf_repos(text), self._search_done, "hub-search")
 
     @Slot(object)
     def _show_search_results(self, result: object) -> None:
@@ -446,8 +428,8 @@ class ModelsDialog(QDialog):
         if item is None:
             return
         repo_id = item.text()
-        QThreadPool.globalInstance().start(
-            _Task(lambda: (repo_id, gguf_files_in(repo_id)), self._files_done))
+        run_in_background(lambda: (repo_id, gguf_files_in(repo_id)), self._files_done,
+                          "hub-files")
 
     @Slot(object)
     def _show_repo_files(self, result: object) -> None:

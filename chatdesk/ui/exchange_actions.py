@@ -1,0 +1,117 @@
+"""File > Export conversation…, Export all…, Import…, and the sidebar's Export….
+
+The work runs off the GUI thread on its own connection to the history (SQLite in WAL
+mode lets it read while the window writes), so exporting 10,000 messages never freezes
+the window. Results and failures come back as signals the window turns into a status
+message or the error banner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+
+from chatdesk.core.exchange import (
+    FILE_FILTERS,
+    FORMAT_LABELS,
+    ExchangeError,
+    export_all,
+    export_conversation,
+    format_for_path,
+    import_file,
+)
+from chatdesk.core.exchange.filenames import safe_stem
+from chatdesk.core.history import HistoryError, HistoryStore
+from chatdesk.ui.background import run_in_background
+
+IMPORT_FILTER = "Chats (*.json *.zip);;All files (*)"
+
+
+class ExchangeActions(QObject):
+    exported = Signal(object)  # list[Path] written
+    imported = Signal(object)  # list[int] conversation ids created
+    failed = Signal(str, str)  # title, message for the error banner
+    _done = Signal(object)
+
+    def __init__(self, database: Path, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.database = database
+        self.window = parent
+        self.busy = False
+        self._kind = ""
+        self._done.connect(self._finished)
+
+    def _run(self, kind: str, work) -> None:
+        self.busy, self._kind = True, kind
+
+        def with_own_connection():
+            store = HistoryStore.open(self.database)
+            try:
+                return work(store)
+            finally:
+                store.close()
+
+        run_in_background(with_own_connection, self._done, kind)
+
+    @Slot(object)
+    def _finished(self, result: object) -> None:
+        self.busy = False
+        if isinstance(result, ExchangeError | HistoryError | OSError):
+            title = "Import failed" if self._kind == "import" else "Export failed"
+            self.failed.emit(title, str(result))
+        elif isinstance(result, Exception):
+            self.failed.emit("Export or import failed",
+                             f"An unexpected error occurred ({type(result).__name__}: "
+                             f"{result}).")
+        elif self._kind == "import":
+            self.imported.emit(result)
+        else:
+            self.exported.emit(result if isinstance(result, list) else [result])
+
+    # -- intents ------------------------------------------------------------------------
+    def export_conversation(self, conversation_id: int, title: str) -> None:
+        """Ask where (the file type picks the format), then write it in the background."""
+        path, chosen = QFileDialog.getSaveFileName(
+            self.window, self.tr("Export conversation"),
+            str(Path.home() / f"{safe_stem(title)}.md"), FILE_FILTERS)
+        if not path:
+            return
+        target = Path(path)
+        fmt = format_for_path(target) or _format_of_filter(chosen)
+        if fmt is None:
+            self.failed.emit("Export failed", f"Unknown file type: {target.name}")
+            return
+        if target.suffix.lower() != f".{fmt}":
+            target = target.with_name(f"{target.name}.{fmt}")
+        # The save dialog already asked before replacing an existing file.
+        self._run("export", lambda store: export_conversation(store, conversation_id, fmt,
+                                                              target, overwrite=True))
+
+    def export_all(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, self.tr("Export all chats to"))
+        if not folder:
+            return
+        labels = [f"{label} (.{fmt})" for fmt, label in FORMAT_LABELS.items()]
+        choice, ok = QInputDialog.getItem(self.window, self.tr("Export all chats"),
+                                          self.tr("Format:"), labels, 0, False)
+        if not ok:
+            return
+        fmt = list(FORMAT_LABELS)[labels.index(choice)]
+        self._run("export", lambda store: export_all(store, fmt, Path(folder)))
+
+    def import_chats(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, self.tr("Import chats (chatdesk JSON or a ChatGPT export)"),
+            str(Path.home()), IMPORT_FILTER)
+        if path:
+            self._run("import", lambda store: import_file(store, Path(path)))
+
+
+def _format_of_filter(chosen: str) -> str | None:
+    """'Markdown (*.md)' -> 'md': the filter the user picked, when the name has no suffix."""
+    for fmt in FORMAT_LABELS:
+        if f"*.{fmt})" in chosen:
+            return fmt
+    return None
