@@ -511,6 +511,16 @@ class HistoryStore:
         self._conn.execute("COMMIT")
 
     @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several writes as one: all of them, or (if the block raises) none.
+
+        An import of many conversations uses it so that a bad one leaves nothing behind;
+        the store's own writes inside it join this transaction.
+        """
+        with self._write():
+            yield
+
+    @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """Several reads that see one snapshot, even while another connection writes."""
         if self._conn.in_transaction:

@@ -570,3 +570,16 @@ def test_a_path_that_cannot_be_a_database_is_unreadable(tmp_path):
     with pytest.raises(DamagedDatabaseError) as caught:
         HistoryStore.open(folder)
     assert caught.value.kind == "unreadable" and caught.value.path == folder
+
+
+def test_a_transaction_keeps_all_writes_or_none(tmp_path):
+    store = HistoryStore.open(tmp_path / "t.sqlite3")
+    with store.transaction():
+        store.create_conversation("one")
+        store.create_conversation("two")
+    assert [c.title for c in store.list_conversations()] == ["two", "one"]
+    with pytest.raises(RuntimeError), store.transaction():
+        store.create_conversation("three")
+        raise RuntimeError("a later write failed")
+    assert [c.title for c in store.list_conversations()] == ["two", "one"]
+    store.close()

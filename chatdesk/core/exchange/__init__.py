@@ -187,7 +187,7 @@ def import_file(history: HistoryStore, path: Path) -> list[int]:
     conversations = parse_file(path)
     ids: list[int] = []
     try:
-        with history._write():  # one transaction around all of them (they nest into it)
+        with history.transaction():  # all of them or none
             for kwargs in conversations:
                 ids.append(history.import_conversation(**kwargs).id)
     except (HistoryError, sqlite3.Error, ValueError, TypeError) as exc:
