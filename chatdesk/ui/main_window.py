@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
         self._token_rates: list[tuple[float, float]] = []  # (s, tok/s) of the running answer
+        self._last_answer_energy: tuple[object, list[tuple[float, float]]] | None = None
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self.exchange = ExchangeActions(paths.database, self)
@@ -728,6 +729,8 @@ class MainWindow(QMainWindow):
         if self.cost_view is None:
             self.cost_view = CostView(self.history, self.settings, self)
             self.cost_view.edit_settings_requested.connect(self.edit_energy_settings)
+            if self._last_answer_energy is not None:
+                self.cost_view.set_answer(*self._last_answer_energy)
         self.cost_view.refresh(self.conversation_id)
         self.cost_view.show()
         self.cost_view.raise_()
@@ -841,8 +844,9 @@ class MainWindow(QMainWindow):
         if self._energy is not None and self._energy.request_id == result.request_id:
             energy = energy_record(self._energy.report, result.generated_tokens,
                                    self.settings.price(), self.settings.grid_g_per_kwh)
+            self._last_answer_energy = (self._energy.report, list(self._token_rates))
             if self.cost_view is not None:
-                self.cost_view.set_answer(self._energy.report, self._token_rates)
+                self.cost_view.set_answer(*self._last_answer_energy)
         self._energy = None
         stored = self.history.finish_answer(
             answer_id, content=result.text, state="complete",

@@ -62,6 +62,7 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
 
     costs = window.show_costs()  # Costs > Energy and cost
     assert costs.isVisible()
+    assert costs.chart.watts, "opened after an answer, it shows that answer"
     qtbot.keyClicks(window.input_box, "Again")
     qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
