@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fake_engine import FakeEngine
-from PySide6.QtCore import Qt
+from window_driver import ask
 
 from chatdesk.core.energy import EnergyMeter
 from chatdesk.core.settings import Settings
@@ -39,10 +39,7 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
     window.show()
     window.load_model(str(model_file))
     qtbot.waitUntil(lambda: window.model is not None, timeout=2000)
-    qtbot.keyClicks(window.input_box, "Count")
-    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
-                    timeout=3000)
+    ask(qtbot, window, "Count")
 
     answer = window.history.thread(window.conversation_id)[-1]
     energy = answer.energy
@@ -63,10 +60,7 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
     costs = window.show_costs()  # Costs > Energy and cost
     assert costs.isVisible()
     assert costs.chart.watts, "opened after an answer, it shows that answer"
-    qtbot.keyClicks(window.input_box, "Again")
-    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
-                    timeout=3000)
+    ask(qtbot, window, "Again")
     assert costs.chart.watts, "the answer's power samples reach the chart"
     assert costs.chart.rates and all(rate > 0 for _t, rate in costs.chart.rates)
     assert "measured by rapl" in costs.answer_label.text()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from fake_engine import FakeEngine
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog
+from window_driver import ask
 
 from chatdesk.core.settings import Settings
 from chatdesk.ui.main_window import MainWindow
@@ -22,10 +22,7 @@ def window(qtbot, app_paths, model_file):
     win.show()
     win.load_model(str(model_file))
     qtbot.waitUntil(lambda: win.model is not None, timeout=2000)
-    qtbot.keyClicks(win.input_box, "What is the capital of France? <script>alert(1)</script>")
-    qtbot.keyClick(win.input_box, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: win.active_request is None and not win.chat_view.streaming,
-                    timeout=3000)
+    ask(qtbot, win, "What is the capital of France? <script>alert(1)</script>")
     yield win
     win.close()
 

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 from fake_engine import FakeEngine
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
+from window_driver import ask, type_and_enter, wait_answered
 
 from chatdesk.core.history import HistoryStore
 from chatdesk.core.sampling import SamplingParams
@@ -41,16 +41,9 @@ def open_window(qtbot, app_paths, model_file):
         window.history.close()
 
 
-def send(qtbot, window: MainWindow, text: str) -> None:
-    qtbot.keyClicks(window.input_box, text)
-    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
-                    timeout=3000)
-
-
 def test_a_chat_is_kept_and_reopened_in_a_new_window(qtbot, open_window, app_paths):
     window = open_window()
-    send(qtbot, window, "What is the capital of France?")
+    ask(qtbot, window, "What is the capital of France?")
     conversation_id = window.conversation_id
     assert conversation_id is not None
     assert window.sidebar.list.count() == 1
@@ -74,12 +67,11 @@ def test_a_chat_is_kept_and_reopened_in_a_new_window(qtbot, open_window, app_pat
 def test_regenerate_keeps_alternatives_to_flip_between(qtbot, open_window):
     engine = FakeEngine()
     window = open_window(engine)
-    send(qtbot, window, "Say something")
+    ask(qtbot, window, "Say something")
     first = window.thread[-1]
     engine.pieces = ["Another ", "answer."]
     window.regenerate(first.id)
-    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
-                    timeout=3000)
+    wait_answered(qtbot, window)
     last = window.thread[-1]
     assert last.content == "Another answer." and last.id != first.id
     assert (last.sibling_index, last.sibling_count) == (1, 2)
@@ -92,14 +84,14 @@ def test_regenerate_keeps_alternatives_to_flip_between(qtbot, open_window):
 def test_edit_and_resend_branches_and_keeps_the_old_answer(qtbot, open_window):
     engine = FakeEngine()
     window = open_window(engine)
-    send(qtbot, window, "Capital of France?")
+    ask(qtbot, window, "Capital of France?")
     question = window.thread[0]
     window.begin_edit(question.id)
     assert window.input_box.toPlainText() == "Capital of France?"
     assert window.edit_label.isVisible()
     window.input_box.clear()
     engine.pieces = ["Berlin."]
-    send(qtbot, window, "Capital of Germany?")
+    ask(qtbot, window, "Capital of Germany?")
     assert [m.content for m in window.thread] == ["Capital of Germany?", "Berlin."]
     assert window.thread[0].sibling_count == 2
     window.switch_sibling(window.thread[0].id, 0)
@@ -108,9 +100,9 @@ def test_edit_and_resend_branches_and_keeps_the_old_answer(qtbot, open_window):
 
 def test_search_jumps_to_the_message(qtbot, open_window):
     window = open_window()
-    send(qtbot, window, "Tell me about lighthouses")
+    ask(qtbot, window, "Tell me about lighthouses")
     window.new_chat()
-    send(qtbot, window, "Something else entirely")
+    ask(qtbot, window, "Something else entirely")
     assert window.sidebar.list.count() == 2
     window.search("lighthouses")
     assert window.sidebar.hits.count() == 1
@@ -122,10 +114,10 @@ def test_search_jumps_to_the_message(qtbot, open_window):
 
 def test_rename_pin_delete_and_undo(qtbot, open_window):
     window = open_window()
-    send(qtbot, window, "First chat")
+    ask(qtbot, window, "First chat")
     first = window.conversation_id
     window.new_chat()
-    send(qtbot, window, "Second chat")
+    ask(qtbot, window, "Second chat")
     window.rename_conversation(first, "Renamed")
     window.pin_conversation(first, True)
     assert window.sidebar.list.item(0).text() == "📌 Renamed"
@@ -142,14 +134,14 @@ def test_sampling_and_system_prompt_follow_the_conversation(qtbot, open_window):
     window.sampling_panel.knobs["temperature"].box.setValue(0.15)
     window.sampling_panel.set_system_prompt("")
     qtbot.keyClicks(window.sampling_panel.system_prompt, "Be brief.")
-    send(qtbot, window, "One")
+    ask(qtbot, window, "One")
     first = window.conversation_id
     messages, params, _request = engine.chat_calls[-1]
     assert params.temperature == pytest.approx(0.15)
     assert messages[0].role == "system" and messages[0].content == "Be brief."
     window.new_chat()
     window.sampling_panel.knobs["temperature"].box.setValue(1.2)
-    send(qtbot, window, "Two")
+    ask(qtbot, window, "Two")
     window.open_conversation(first)
     assert window.sampling_panel.sampling().temperature == pytest.approx(0.15)
     assert window.sampling_panel.system_prompt.toPlainText() == "Be brief."
@@ -157,7 +149,7 @@ def test_sampling_and_system_prompt_follow_the_conversation(qtbot, open_window):
 
 def test_copy_last_answer_and_delete_a_message(qtbot, open_window, monkeypatch):
     window = open_window()
-    send(qtbot, window, "Hello")
+    ask(qtbot, window, "Hello")
     window.copy_last_answer()
     assert QGuiApplication.clipboard().text() == ANSWER
     monkeypatch.setattr(QMessageBox, "question",
@@ -170,8 +162,7 @@ def test_closing_mid_answer_keeps_the_partial_answer_marked_incomplete(
         qtbot, open_window, app_paths):
     window = open_window(FakeEngine(pieces=[f" w{i}" for i in range(300)],
                                     token_delay_s=0.02))
-    qtbot.keyClicks(window.input_box, "Count")
-    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    type_and_enter(qtbot, window, "Count")
     qtbot.waitUntil(lambda: " w3" in window.chat_view.plain_text(), timeout=3000)
     conversation_id = window.conversation_id
     window.close()

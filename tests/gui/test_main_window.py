@@ -8,6 +8,7 @@ import pytest
 from fake_engine import FakeEngine
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
+from window_driver import type_and_enter, wait_answered
 
 from chatdesk.core.engine import ModelLoadError, PromptTooLongError
 from chatdesk.core.events import ChatMessage
@@ -45,17 +46,6 @@ def make_window(qtbot, app_paths, model_file):
         assert not window.host.is_running()
 
 
-def send(qtbot, window: MainWindow, text: str) -> None:
-    """Type ``text`` into the message box and press Enter, as a user would."""
-    qtbot.keyClicks(window.input_box, text)
-    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
-
-
-def wait_answered(qtbot, window: MainWindow, timeout: int = 2000) -> None:
-    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
-                    timeout=timeout)
-
-
 def activate(qtbot, window: MainWindow) -> None:
     """Window shortcuts (Esc, Ctrl+N) only fire in the active window."""
     window.activateWindow()
@@ -80,7 +70,7 @@ def test_window_shows_at_once_while_the_model_loads(qtbot, make_window, model_fi
     assert window.model is None
 
     # Enter while loading sends nothing
-    send(qtbot, window, "too early")
+    type_and_enter(qtbot, window, "too early")
     assert window.conversation == []
     assert engine.chat_calls == []
 
@@ -133,7 +123,7 @@ def test_status_line_shows_a_gpu_backend(make_window):
 
 def test_enter_sends_and_the_answer_streams_in(qtbot, make_window):
     window = make_window()
-    send(qtbot, window, "What is the capital of France?")
+    type_and_enter(qtbot, window, "What is the capital of France?")
 
     # the worker's signals are queued: nothing of the answer arrived before the loop turns
     assert window.input_box.toPlainText() == ""
@@ -153,7 +143,7 @@ def test_enter_sends_and_the_answer_streams_in(qtbot, make_window):
     assert window.send_button.isEnabled() and not window.stop_button.isEnabled()
 
     # the second turn sends the whole conversation
-    send(qtbot, window, "And Italy?")
+    type_and_enter(qtbot, window, "And Italy?")
     wait_answered(qtbot, window)
     messages = window.engine.chat_calls[-1][0]
     assert [m.content for m in messages] == ["What is the capital of France?", ANSWER,
@@ -163,7 +153,7 @@ def test_enter_sends_and_the_answer_streams_in(qtbot, make_window):
 
 def test_the_system_prompt_goes_first(qtbot, make_window):
     window = make_window(settings=Settings(system_prompt="  Answer briefly.  "))
-    send(qtbot, window, "Hi")
+    type_and_enter(qtbot, window, "Hi")
     wait_answered(qtbot, window)
     messages = window.engine.chat_calls[-1][0]
     assert messages == (ChatMessage("system", "Answer briefly."), ChatMessage("user", "Hi"))
@@ -203,7 +193,7 @@ def test_enter_on_an_empty_box_sends_nothing(qtbot, make_window):
 def test_escape_stops_a_slow_answer(qtbot, make_window, target):
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
     activate(qtbot, window)
-    send(qtbot, window, "Count for me")
+    type_and_enter(qtbot, window, "Count for me")
     qtbot.waitUntil(lambda: " w2" in window.chat_view.plain_text(), timeout=2000)
     assert window.stop_button.isEnabled()
     assert not window.send_button.isEnabled()
@@ -226,7 +216,7 @@ def test_escape_stops_a_slow_answer(qtbot, make_window, target):
 
 def test_stop_button_stops_a_slow_answer(qtbot, make_window):
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
-    send(qtbot, window, "Count for me")
+    type_and_enter(qtbot, window, "Count for me")
     qtbot.waitUntil(lambda: window.chat_view.plain_text().count(" w") >= 2, timeout=2000)
     qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
     wait_answered(qtbot, window, timeout=1000)
@@ -237,7 +227,7 @@ def test_stop_button_stops_a_slow_answer(qtbot, make_window):
 def test_ctrl_n_starts_a_new_chat(qtbot, make_window):
     window = make_window()
     activate(qtbot, window)
-    send(qtbot, window, "What is the capital of France?")
+    type_and_enter(qtbot, window, "What is the capital of France?")
     wait_answered(qtbot, window)
     assert ANSWER in window.chat_view.plain_text()
 
@@ -246,7 +236,7 @@ def test_ctrl_n_starts_a_new_chat(qtbot, make_window):
     assert window.conversation == []
     assert window.chat_view.plain_text() == ""
     assert window.speed_label.text() == ""
-    send(qtbot, window, "Hello again")
+    type_and_enter(qtbot, window, "Hello again")
     wait_answered(qtbot, window)
     assert window.engine.chat_calls[-1][0] == (ChatMessage("user", "Hello again"),)
     window.close()
@@ -255,7 +245,7 @@ def test_ctrl_n_starts_a_new_chat(qtbot, make_window):
 def test_ctrl_n_during_an_answer_leaves_nothing_of_it_in_the_new_chat(qtbot, make_window):
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
     activate(qtbot, window)
-    send(qtbot, window, "Count for me")
+    type_and_enter(qtbot, window, "Count for me")
     qtbot.waitUntil(lambda: " w2" in window.chat_view.plain_text(), timeout=2000)
 
     qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
@@ -268,7 +258,7 @@ def test_ctrl_n_during_an_answer_leaves_nothing_of_it_in_the_new_chat(qtbot, mak
 
     window.engine.pieces = ["Hi", "!"]
     window.engine.token_delay_s = 0.0
-    send(qtbot, window, "Hello again")
+    type_and_enter(qtbot, window, "Hello again")
     wait_answered(qtbot, window)
     assert " w" not in window.chat_view.plain_text()
     assert window.conversation == [ChatMessage("user", "Hello again"),
@@ -305,7 +295,7 @@ def test_a_generation_error_shows_the_error_banner(qtbot, make_window):
     engine = FakeEngine(chat_error=PromptTooLongError("The message needs 9000 tokens."),
                         error_after_tokens=2)
     window = make_window(engine)
-    send(qtbot, window, "A very long message")
+    type_and_enter(qtbot, window, "A very long message")
     qtbot.waitUntil(window.error_banner.isVisible, timeout=2000)
     wait_answered(qtbot, window)
 
@@ -316,7 +306,7 @@ def test_a_generation_error_shows_the_error_banner(qtbot, make_window):
 
     # the next message hides the banner and gets an answer
     engine.chat_error = None
-    send(qtbot, window, "Shorter")
+    type_and_enter(qtbot, window, "Shorter")
     wait_answered(qtbot, window)
     assert not window.error_banner.isVisible()
     assert ANSWER in window.chat_view.plain_text()
@@ -344,7 +334,7 @@ def test_closing_the_window_shuts_the_engine_thread_down(qtbot, make_window):
 
 def test_closing_the_window_while_answering(qtbot, make_window):
     window = make_window(FakeEngine(pieces=SLOW_PIECES, token_delay_s=0.02))
-    send(qtbot, window, "Count for me")
+    type_and_enter(qtbot, window, "Count for me")
     qtbot.waitUntil(lambda: " w1" in window.chat_view.plain_text(), timeout=2000)
     window.close()
     assert not window.host.is_running()
