@@ -220,7 +220,18 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout()
         row.addWidget(self.input_box, 1)
         row.addLayout(buttons)
+        self.empty_hint = QLabel(self.tr(
+            "<h3>Ask anything.</h3>Enter sends, Shift+Enter starts a new line, Esc stops the "
+            "answer.<br><br>The model that comes with chatdesk (Gemma 3 270M, a small base "
+            "model) works offline from the first start but is weak at facts and "
+            "instructions. For real answers, pick a chat model in <b>Models › Manage "
+            "models</b> (Ctrl+M)."))
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setContentsMargins(40, 20, 40, 20)
+        self.empty_hint.setStyleSheet("color: palette(placeholder-text)")
         layout.addWidget(self.error_banner)
+        layout.addWidget(self.empty_hint)
         layout.addWidget(self.chat_view, 1)
         layout.addWidget(self.edit_label)
         layout.addLayout(row)
@@ -465,6 +476,7 @@ class MainWindow(QMainWindow):
         self.thread = self.history.thread(self.conversation_id) if self.conversation_id else []
         self.chat_view.set_messages([self._item(m) for m in self.thread
                                      if m.role != "system"])
+        self.empty_hint.setVisible(not self.thread)
 
     def _item(self, message: ThreadMessage) -> MessageItem:
         title = (self.tr("You") if message.role == "user"
@@ -487,6 +499,7 @@ class MainWindow(QMainWindow):
         self.conversation_id = None
         self.thread = []
         self.chat_view.clear()
+        self.empty_hint.show()
         self.speed_label.clear()
         self.cancel_edit()
         self.sampling = self.settings.sampling

@@ -64,6 +64,16 @@ def test_a_chat_is_kept_and_reopened_in_a_new_window(qtbot, open_window, app_pat
     assert "tok/s" in again.chat_view.plain_text()  # the stored figures are shown
 
 
+def test_an_empty_chat_says_what_to_do_and_goes_once_there_are_messages(qtbot,
+                                                                        open_window):
+    window = open_window()
+    assert window.empty_hint.isVisible() and "Manage models" in window.empty_hint.text()
+    ask(qtbot, window, "Hello")
+    assert not window.empty_hint.isVisible()
+    window.new_chat()
+    assert window.empty_hint.isVisible()
+
+
 def test_regenerate_keeps_alternatives_to_flip_between(qtbot, open_window):
     engine = FakeEngine()
     window = open_window(engine)
