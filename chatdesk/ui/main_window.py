@@ -120,10 +120,6 @@ def describe_energy(energy: dict | None) -> str:
     return " · ".join(parts)
 
 
-def describe_result(result: GenerationResult) -> str:
-    return describe_stats(stats_from_result(result), result.stop_reason.value)
-
-
 def describe_model(info: ModelInfo) -> str:
     params = (f"{info.parameters / 1e9:.1f}B" if info.parameters >= 1e9
               else f"{info.parameters / 1e6:.0f}M")
