@@ -1,0 +1,117 @@
+"""One exchange in a stored conversation, the same for the window and the headless CLI.
+
+The window's ChatSession and ``chatdesk chat`` both go through these functions, so a
+question is stored, a prompt is built and a streamed answer is kept in exactly one way:
+the answer row is begun before the first token, its text is appended in batches (so a
+crash keeps the partial answer, marked incomplete on the next start) and it is finished
+with its statistics and energy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatdesk.core.events import ChatMessage, GenerationResult, StopReason
+from chatdesk.core.history import HistoryStore, StoredMessage, ThreadMessage, stats_from_result
+from chatdesk.core.sampling import SamplingParams
+
+TITLE_CHARS = 48
+
+
+def title_from(text: str) -> str:
+    """A conversation's first title: its first message on one line, cut with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1].rstrip() + "…"
+
+
+def prompt_messages(thread: Sequence[ThreadMessage], parent_id: int,
+                    system_prompt: str) -> list[ChatMessage]:
+    """What the engine is given to answer ``parent_id``: the path up to it, with the
+    conversation's system prompt first (stored system rows are not sent twice)."""
+    end = next(i for i, message in enumerate(thread) if message.id == parent_id)
+    messages = [m.to_chat_message() for m in thread[:end + 1] if m.role != "system"]
+    if system_prompt.strip():
+        messages.insert(0, ChatMessage("system", system_prompt.strip()))
+    return messages
+
+
+@dataclass(frozen=True)
+class Question:
+    """A stored user message and the conversation it is in (created when it was new)."""
+
+    conversation_id: int
+    message: StoredMessage
+
+
+def store_question(history: HistoryStore, text: str, *, conversation_id: int | None,
+                   system_prompt: str, sampling: SamplingParams, model: str,
+                   editing_id: int | None = None) -> Question:
+    """Store what the user typed: a new conversation when there is none, an edit as a new
+    branch beside the edited message, else a message under the current leaf."""
+    if conversation_id is None:
+        conversation = history.create_conversation(
+            title_from(text), system_prompt=system_prompt,
+            settings={"sampling": sampling.to_dict()}, model=model)
+        conversation_id = conversation.id
+    if editing_id is not None:
+        message = history.edit_message(editing_id, text)
+    else:
+        message = history.add_message(conversation_id, "user", text)
+    return Question(conversation_id, message)
+
+
+class AnswerRecorder:
+    """Writes one streaming answer to the history.
+
+    ``add`` only buffers; ``flush`` writes the buffer in one transaction. The caller
+    decides how often to flush (the window: a few times a second; the CLI: at the end), so
+    the cost of the history never lands on each token.
+    """
+
+    def __init__(self, history: HistoryStore, conversation_id: int, parent_id: int, *,
+                 model: str, sampling: SamplingParams) -> None:
+        self.history = history
+        self.conversation_id = conversation_id
+        self.answer_id = history.begin_answer(conversation_id, parent_id, model=model,
+                                              sampling=sampling.to_dict()).id
+        self._unsaved: list[str] = []
+        self.text = ""  # everything streamed so far, saved or not
+        self.finished = False
+
+    def add(self, piece: str) -> None:
+        self._unsaved.append(piece)
+        self.text += piece
+
+    def flush(self) -> None:
+        if self._unsaved and not self.finished:
+            self.history.append_answer_text(self.answer_id, "".join(self._unsaved))
+        self._unsaved.clear()
+
+    def finish(self, result: GenerationResult,
+               energy: dict[str, Any] | None = None) -> StoredMessage:
+        """The engine returned (by EOS, a stop string, the limit or the user's Stop: the
+        stop reason tells which)."""
+        self._unsaved.clear()
+        self.finished = True
+        return self.history.finish_answer(
+            self.answer_id, content=result.text, state="complete",
+            stop_reason=result.stop_reason.value, stats=stats_from_result(result),
+            energy=energy)
+
+    def fail(self) -> StoredMessage | None:
+        """The engine failed mid-answer: keep what was streamed, marked as an error."""
+        return self._close("error", None)
+
+    def interrupt(self) -> StoredMessage | None:
+        """The app is closing or the answer was abandoned: keep the text, incomplete."""
+        return self._close("incomplete", StopReason.USER_STOP.value)
+
+    def _close(self, state: str, stop_reason: str | None) -> StoredMessage | None:
+        if self.finished:
+            return None
+        self.finished = True
+        self._unsaved.clear()
+        return self.history.finish_answer(self.answer_id, content=self.text, state=state,
+                                          stop_reason=stop_reason, stats={})
