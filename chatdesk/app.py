@@ -15,7 +15,13 @@ from chatdesk.core.paths import AppPaths, resolve_paths
 from chatdesk.core.settings import load_settings
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from chatdesk.core.catalog import Catalog
     from chatdesk.core.history import HistoryStore
+    from chatdesk.core.settings import Settings
+    from chatdesk.ui.main_window import MainWindow
+    from chatdesk.worker import EngineHost
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +108,60 @@ def open_history_or_recover(path: Path) -> HistoryStore | None:
         return HistoryStore.open(path)
 
 
+def build_window(host: EngineHost, paths: AppPaths, settings: Settings,
+                 catalog: Catalog | None = None,
+                 history: HistoryStore | None = None) -> MainWindow:
+    """The session and the window on an engine host: the one way the app (and the GUI
+    tests) put them together. Closing the window shuts everything down (``shutdown``)."""
+    from chatdesk.core.history import HistoryStore
+    from chatdesk.core.settings_store import SettingsStore
+    from chatdesk.session import ChatSession
+    from chatdesk.ui.main_window import MainWindow
+
+    history = history if history is not None else HistoryStore.open(paths.database)
+    session = ChatSession(host, history, SettingsStore(paths.settings_file, settings), catalog,
+                          paths.models_dir)
+    window = MainWindow(session, paths)
+    window.closing.connect(lambda: shutdown(window))
+    return window
+
+
+def shutdown(window: MainWindow) -> None:
+    """The one shutdown order: keep the running answer's text (marked incomplete), end the
+    downloads, stop the engine and free the model, then release the GPU reader. Safe to
+    call twice."""
+    window.session.close()
+    if window.downloads is not None:
+        window.downloads.shutdown()
+    window.session.host.shutdown()
+    if window.gpu_memory is not None:
+        window.gpu_memory.close()
+        window.gpu_memory = None
+    log.info("shut down")
+
+
+def quit_on_signals(app: QApplication) -> None:
+    """SIGTERM and SIGINT (a logout, ``kill``, Ctrl+C in a terminal) close the app the
+    normal way, so the streaming answer is saved, not lost. Python only runs a signal
+    handler between bytecodes, so a timer wakes the interpreter while Qt's loop runs."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def close_all(_signum: int, _frame: object) -> None:
+        log.warning("signal %d: closing", _signum)
+        for widget in app.topLevelWidgets():
+            widget.close()
+        app.quit()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, close_all)
+    timer = QTimer(app)
+    timer.setObjectName("chatdesk-signal-wakeup")
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -121,7 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chatdesk.core.catalog import catalog_path, load_catalog
     from chatdesk.core.energy import EnergyMeter
     from chatdesk.core.engine import LlamaEngine
-    from chatdesk.ui.main_window import MainWindow
     from chatdesk.ui.theme import apply_theme
     from chatdesk.worker import EngineHost
 
@@ -135,12 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     host = EngineHost(LlamaEngine(), paths.models_dir,
                       meter=EnergyMeter(tdp_watts=settings.tdp_watts))
-    window = MainWindow(host, paths, settings, load_catalog(catalog_path(args.catalog)),
-                        history)
+    window = build_window(host, paths, settings, load_catalog(catalog_path(args.catalog)),
+                          history)
+    quit_on_signals(app)
     window.show()
     window.load_model(startup_model(args, paths, settings.last_model))
     try:
         return app.exec()
     finally:
-        host.shutdown()
+        shutdown(window)
         history.close()

@@ -1,7 +1,7 @@
 """Model downloads in the background: a queue, one download at a time, each cancellable.
 
-Like the engine worker, the downloader lives in its own QThread and reports through
-queued signals that carry frozen dataclasses. Cancelling sets the job's
+Like the engine worker, the downloader lives in its own QThread (a ThreadHost) and reports
+through queued signals that carry frozen dataclasses. Cancelling sets the job's
 ``threading.Event`` directly (the download loop checks it between chunks and a watcher
 closes a stalled socket), so a cancel is never stuck behind the running download.
 """
@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from chatdesk.core.downloads import (
     DownloadCancelled,
@@ -24,6 +24,7 @@ from chatdesk.core.downloads import (
     download_model,
 )
 from chatdesk.core.model_store import record_catalog_id
+from chatdesk.threads import ThreadHost
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,7 @@ class DownloadManager(QObject):
 
     def __init__(self, models_dir: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("chatdesk-downloads")
         self._worker = _DownloadWorker(models_dir)
-        self._worker.moveToThread(self._thread)
         self._start.connect(self._worker.run)
         self._worker.update.connect(self._on_update)
         self._worker.job_ended.connect(self._on_job_ended)
@@ -122,7 +120,7 @@ class DownloadManager(QObject):
         self._running: DownloadJob | None = None
         self._next_id = 0
         self.last: dict[int, JobUpdate] = {}
-        self._thread.start()
+        self._host = ThreadHost(self._worker, "chatdesk-downloads")
 
     def enqueue(self, label: str, repo_id: str, filename: str, *, revision: str = "main",
                 sha256: str | None = None, catalog_id: str | None = None) -> DownloadJob:
@@ -165,8 +163,7 @@ class DownloadManager(QObject):
         self._queue.clear()
         for event in list(self._worker.cancels.values()):
             event.set()
-        self._thread.quit()
-        ended = bool(self._thread.wait(timeout_ms))
-        if not ended:
-            log.error("download thread did not stop within %d ms", timeout_ms)
-        return ended
+        return self._host.shutdown(timeout_ms)
+
+    def is_running(self) -> bool:
+        return self._host.is_running()

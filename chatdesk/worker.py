@@ -1,8 +1,11 @@
 """The only bridge between Qt and the engine: a worker QObject in its own QThread.
 
 Requests go in as queued signals, results come out as queued signals; both carry plain
-frozen dataclasses. Stopping does *not* go through the event loop (a busy worker would run a
-queued "stop" slot only after the answer ended): the UI sets a ``StopFlag`` directly.
+frozen dataclasses. A load and an answer are different requests with their own ids and
+their own failure signals; an answer ends with exactly one ``AnswerDone`` (result and
+energy together) or one ``answer_failed``. Stopping does *not* go through the event
+loop (a busy worker would run a queued "stop" slot only after the answer ended): the UI
+sets a ``StopFlag`` directly.
 
 Shutdown order (DESIGN.md): set stop -> the answer's generator closes -> ``Llama.close()``
 -> ``thread.quit()`` -> ``thread.wait()``.
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from chatdesk.core.chat_template import ChatTemplateError
 from chatdesk.core.energy import EnergyMeter
 from chatdesk.core.engine import ChatEngine, EngineError, LoadOptions, ModelLoadError
 from chatdesk.core.events import (
-    AnswerEnergy,
+    AnswerDone,
     ChatMessage,
     ErrorEvent,
     GenerationResult,
@@ -35,6 +38,7 @@ from chatdesk.core.events import (
 from chatdesk.core.gguf_file import InvalidModelFileError
 from chatdesk.core.sampling import InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
+from chatdesk.threads import ThreadHost
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ EXPLAINED = (EngineError, InvalidModelFileError, InvalidParameterError, ChatTemp
 
 @dataclass(frozen=True)
 class LoadRequest:
+    request_id: int
     path: str | None  # None: the bundled offline model, installed on first use
     options: LoadOptions
 
@@ -71,10 +76,10 @@ class EngineWorker(QObject):
 
     progress = Signal(object)  # LoadProgress
     loaded = Signal(object)  # ModelInfo
+    load_failed = Signal(object)  # ErrorEvent (request_id: the load's)
     text = Signal(object)  # TokenChunk
-    energy = Signal(object)  # AnswerEnergy, just before its GenerationResult
-    finished = Signal(object)  # GenerationResult
-    failed = Signal(object)  # ErrorEvent
+    done = Signal(object)  # AnswerDone: result and energy, the one end of an answer
+    answer_failed = Signal(object)  # ErrorEvent (request_id: the answer's)
     idle = Signal()  # a request has been fully handled
 
     def __init__(self, engine: ChatEngine, models_dir: Path,
@@ -105,7 +110,8 @@ class EngineWorker(QObject):
             if self.meter is not None and self.meter.idle_watts is None:
                 self.meter.measure_idle()  # the baseline, before the first answer needs it
         except Exception as exc:
-            self.failed.emit(_error_event(0, exc, "The model could not be loaded"))
+            self.load_failed.emit(_error_event(request.request_id, exc,
+                                               "The model could not be loaded"))
         finally:
             self.idle.emit()
 
@@ -128,11 +134,19 @@ class EngineWorker(QObject):
                     request.messages, request.params, self.stop_event, on_text,
                     request.request_id)
             finally:
-                if self.meter is not None:
-                    self.energy.emit(AnswerEnergy(request.request_id, self.meter.stop()))
-            self.finished.emit(result)
+                report = self.meter.stop() if self.meter is not None else None
+            self.done.emit(AnswerDone(request.request_id, result, report))
         except Exception as exc:
-            self.failed.emit(_error_event(request.request_id, exc, "The answer failed"))
+            self.answer_failed.emit(_error_event(request.request_id, exc, "The answer failed"))
+        finally:
+            self.idle.emit()
+
+    @Slot(object)
+    def call(self, job: Callable[[], None]) -> None:
+        """Run ``job`` here, on the engine thread (the bench's raw llama.cpp runs and model
+        set-up: every llama.cpp call shares this thread's OpenMP team)."""
+        try:
+            job()
         finally:
             self.idle.emit()
 
@@ -153,32 +167,41 @@ class EngineHost(QObject):
 
     _load_requested = Signal(object)
     _generate_requested = Signal(object)
+    _call_requested = Signal(object)
     _close_requested = Signal()
 
     def __init__(self, engine: ChatEngine, models_dir: Path, parent: QObject | None = None,
                  meter: EnergyMeter | None = None) -> None:
         super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("chatdesk-engine")
         self.worker = EngineWorker(engine, models_dir, meter)
-        self.worker.moveToThread(self._thread)
         self._load_requested.connect(self.worker.load)
         self._generate_requested.connect(self.worker.generate)
+        self._call_requested.connect(self.worker.call)
         self._close_requested.connect(self.worker.close)
         self._next_request_id = 0
-        self._thread.start()
+        self._host = ThreadHost(self.worker, "chatdesk-engine")
 
-    def load(self, path: str | None, options: LoadOptions) -> None:
+    def _new_id(self) -> int:
+        self._next_request_id += 1
+        return self._next_request_id
+
+    def load(self, path: str | None, options: LoadOptions) -> int:
+        """Queue a model load; returns its request id (``load_failed`` carries it)."""
         self.worker.cancel_load.clear()
-        self._load_requested.emit(LoadRequest(path, options))
+        request_id = self._new_id()
+        self._load_requested.emit(LoadRequest(request_id, path, options))
+        return request_id
 
     def generate(self, messages: Sequence[ChatMessage], params: SamplingParams) -> int:
         """Queue an answer; returns its request id (chunks of older requests can be told apart)."""
-        self._next_request_id += 1
+        request_id = self._new_id()
         self.worker.stop_event.clear()
-        self._generate_requested.emit(
-            GenerateRequest(self._next_request_id, tuple(messages), params))
-        return self._next_request_id
+        self._generate_requested.emit(GenerateRequest(request_id, tuple(messages), params))
+        return request_id
+
+    def call(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` on the engine thread; ``worker.idle`` follows when it has run."""
+        self._call_requested.emit(job)
 
     def stop(self) -> None:
         """Thread-safe and immediate: the engine checks this between tokens and mid-decode."""
@@ -189,21 +212,15 @@ class EngineHost(QObject):
 
     @property
     def thread(self) -> QThread:
-        """The engine thread (the bench runs raw llama.cpp on it, so both share one
-        OpenMP thread team)."""
-        return self._thread
+        """The engine thread."""
+        return self._host.thread
 
     def is_running(self) -> bool:
-        return self._thread.isRunning()
+        return self._host.is_running()
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Stop, free the model and join the thread; True when the thread has ended."""
-        if not self._thread.isRunning():
-            return True
-        self.worker.stop_event.set()
-        self.worker.cancel_load.set()
-        self._close_requested.emit()
-        ended = self._thread.wait(timeout_ms)
-        if not ended:
-            log.error("engine thread did not stop within %d ms", timeout_ms)
-        return bool(ended)
+        if self._host.is_running():
+            self.worker.stop_event.set()
+            self.worker.cancel_load.set()
+        return self._host.shutdown(timeout_ms, self._close_requested.emit)

@@ -93,16 +93,18 @@ class GenerationResult:
 
 
 @dataclass(frozen=True)
-class AnswerEnergy:
-    """What one answer cost in energy; sent just before its GenerationResult."""
+class AnswerDone:
+    """The one end-of-answer event: the result and, when a meter ran, its energy."""
 
     request_id: int
-    report: Any  # chatdesk.core.energy.EnergyReport (kept untyped: events stays import-free)
+    result: GenerationResult
+    energy: Any = None  # chatdesk.core.energy.EnergyReport (untyped: events stays import-free)
 
 
 @dataclass(frozen=True)
 class ErrorEvent:
-    """A failure the UI shows as a message, not a traceback."""
+    """A failure the UI shows as a message, not a traceback. ``request_id`` is the load's
+    or the answer's: they arrive on different signals, so the ids never mix."""
 
     request_id: int
     title: str

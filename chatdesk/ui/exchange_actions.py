@@ -8,9 +8,11 @@ message or the error banner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from chatdesk.core.exchange import (
@@ -24,7 +26,7 @@ from chatdesk.core.exchange import (
 )
 from chatdesk.core.exchange.filenames import safe_stem
 from chatdesk.core.history import HistoryError, HistoryStore
-from chatdesk.ui.background import run_in_background
+from chatdesk.threads import run_op
 
 IMPORT_FILTER = "Chats (*.json *.zip);;All files (*)"
 
@@ -33,42 +35,48 @@ class ExchangeActions(QObject):
     exported = Signal(object)  # list[Path] written
     imported = Signal(object)  # list[int] conversation ids created
     failed = Signal(str, str)  # title, message for the error banner
-    _done = Signal(object)
 
     def __init__(self, database: Path, parent: QWidget) -> None:
         super().__init__(parent)
         self.database = database
         self.window = parent
-        self.busy = False
-        self._kind = ""
-        self._done.connect(self._finished)
+        self.running = 0  # jobs under way (each reports its own result)
 
-    def _run(self, kind: str, work) -> None:
-        self.busy, self._kind = True, kind
+    @property
+    def busy(self) -> bool:
+        return self.running > 0
 
-        def with_own_connection():
+    def _run(self, kind: str, work: Callable[[HistoryStore], Any],
+             on_success: Callable[[Any], None]) -> None:
+        """Run ``work`` on its own history connection off the GUI thread; the outcome goes
+        to this job's own callbacks, so overlapping jobs never mix up their results."""
+        self.running += 1
+
+        def with_own_connection() -> Any:
             store = HistoryStore.open(self.database)
             try:
                 return work(store)
             finally:
                 store.close()
 
-        run_in_background(with_own_connection, self._done, kind)
+        def succeeded(result: Any) -> None:
+            self.running -= 1
+            on_success(result)
 
-    @Slot(object)
-    def _finished(self, result: object) -> None:
-        self.busy = False
-        if isinstance(result, ExchangeError | HistoryError | OSError):
-            title = "Import failed" if self._kind == "import" else "Export failed"
-            self.failed.emit(title, str(result))
-        elif isinstance(result, Exception):
-            self.failed.emit("Export or import failed",
-                             f"An unexpected error occurred ({type(result).__name__}: "
-                             f"{result}).")
-        elif self._kind == "import":
-            self.imported.emit(result)
-        else:
-            self.exported.emit(result if isinstance(result, list) else [result])
+        def failed(error: Exception) -> None:
+            self.running -= 1
+            if isinstance(error, ExchangeError | HistoryError | OSError):
+                self.failed.emit("Import failed" if kind == "import" else "Export failed",
+                                 str(error))
+            else:
+                self.failed.emit("Export or import failed",
+                                 f"An unexpected error occurred ({type(error).__name__}: "
+                                 f"{error}).")
+
+        run_op(with_own_connection, succeeded, failed, name=kind)
+
+    def _exported(self, result: Any) -> None:
+        self.exported.emit(result if isinstance(result, list) else [result])
 
     # -- intents ------------------------------------------------------------------------
     def export_conversation(self, conversation_id: int, title: str) -> None:
@@ -87,7 +95,8 @@ class ExchangeActions(QObject):
             target = target.with_name(f"{target.name}.{fmt}")
         # The save dialog already asked before replacing an existing file.
         self._run("export", lambda store: export_conversation(store, conversation_id, fmt,
-                                                              target, overwrite=True))
+                                                              target, overwrite=True),
+                  self._exported)
 
     def export_all(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window, self.tr("Export all chats to"))
@@ -99,14 +108,14 @@ class ExchangeActions(QObject):
         if not ok:
             return
         fmt = list(FORMAT_LABELS)[labels.index(choice)]
-        self._run("export", lambda store: export_all(store, fmt, Path(folder)))
+        self._run("export", lambda store: export_all(store, fmt, Path(folder)), self._exported)
 
     def import_chats(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self.window, self.tr("Import chats (chatdesk JSON or a ChatGPT export)"),
             str(Path.home()), IMPORT_FILTER)
         if path:
-            self._run("import", lambda store: import_file(store, Path(path)))
+            self._run("import", lambda store: import_file(store, Path(path)), self.imported.emit)
 
 
 def _format_of_filter(chosen: str) -> str | None:

@@ -7,9 +7,10 @@ import pytest
 from fake_engine import FakeEngine
 from window_driver import ask
 
+from chatdesk.app import build_window
 from chatdesk.core.energy import EnergyMeter
 from chatdesk.core.settings import Settings
-from chatdesk.ui.main_window import MainWindow, describe_energy
+from chatdesk.ui.chat_items import describe_energy
 from chatdesk.worker import EngineHost
 
 
@@ -33,15 +34,15 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
     meter = EnergyMeter(sources=[SteadyWatts()], idle_watts=10.0, hz=50)
     engine = FakeEngine(pieces=[f" w{i}" for i in range(20)], token_delay_s=0.01)
     settings = Settings(electricity_price=0.30, currency="EUR", grid_g_per_kwh=400.0)
-    window = MainWindow(EngineHost(engine, app_paths.models_dir, meter=meter), app_paths,
+    window = build_window(EngineHost(engine, app_paths.models_dir, meter=meter), app_paths,
                         settings)
     qtbot.addWidget(window)
     window.show()
     window.load_model(str(model_file))
-    qtbot.waitUntil(lambda: window.model is not None, timeout=2000)
+    qtbot.waitUntil(lambda: window.session.model is not None, timeout=2000)
     ask(qtbot, window, "Count")
 
-    answer = window.history.thread(window.conversation_id)[-1]
+    answer = window.session.history.thread(window.session.conversation_id)[-1]
     energy = answer.energy
     assert energy is not None and energy["source"] == "rapl" and energy["measured"]
     assert energy["avg_watts"] == pytest.approx(30.0, rel=0.05)
@@ -54,7 +55,7 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
     assert "measured by rapl" in window.chat_view.plain_text()
     assert "(measured)" in window.stats_panel.labels["energy"].text()
     assert window.stats_panel.labels["power"].toolTip().startswith("Source: rapl")
-    totals = window.history.totals(window.conversation_id)
+    totals = window.session.history.totals(window.session.conversation_id)
     assert totals["joules"] == pytest.approx(energy["joules"])
 
     costs = window.show_costs()  # Costs > Energy and cost

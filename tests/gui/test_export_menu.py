@@ -10,18 +10,18 @@ from fake_engine import FakeEngine
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 from window_driver import ask
 
+from chatdesk.app import build_window
 from chatdesk.core.settings import Settings
-from chatdesk.ui.main_window import MainWindow
 from chatdesk.worker import EngineHost
 
 
 @pytest.fixture
 def window(qtbot, app_paths, model_file):
-    win = MainWindow(EngineHost(FakeEngine(), app_paths.models_dir), app_paths, Settings())
+    win = build_window(EngineHost(FakeEngine(), app_paths.models_dir), app_paths, Settings())
     qtbot.addWidget(win)
     win.show()
     win.load_model(str(model_file))
-    qtbot.waitUntil(lambda: win.model is not None, timeout=2000)
+    qtbot.waitUntil(lambda: win.session.model is not None, timeout=2000)
     ask(qtbot, win, "What is the capital of France? <script>alert(1)</script>")
     yield win
     win.close()
@@ -46,7 +46,7 @@ def test_sidebar_export_as_html_escapes_the_message(qtbot, window, tmp_path: Pat
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(target), "HTML page (*.html)"))
     with qtbot.waitSignal(window.exchange.exported, timeout=5000):
-        window.sidebar.export_requested.emit(window.conversation_id)
+        window.sidebar.export_requested.emit(window.session.conversation_id)
     page = target.read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert(1)</script>" not in page
@@ -69,8 +69,8 @@ def test_export_all_then_import_the_json_back(qtbot, window, tmp_path: Path, mon
         window.exchange.import_chats()
     (new_id,) = imported.args[0]
     assert window.sidebar.list.count() == before + 1
-    assert window.conversation_id == new_id  # the imported chat is opened
-    assert [m.content for m in window.thread][-1] == "Paris is the capital of France."
+    assert window.session.conversation_id == new_id  # the imported chat is opened
+    assert [m.content for m in window.session.thread][-1] == "Paris is the capital of France."
 
 
 def test_a_bad_import_shows_a_clear_error_and_imports_nothing(qtbot, window, tmp_path: Path,

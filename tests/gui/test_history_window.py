@@ -11,6 +11,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from window_driver import ask, type_and_enter, wait_answered
 
+from chatdesk.app import build_window
 from chatdesk.core.history import HistoryStore
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings import Settings, load_settings
@@ -26,30 +27,30 @@ def open_window(qtbot, app_paths, model_file):
 
     def make(engine: FakeEngine | None = None) -> MainWindow:
         settings = load_settings(app_paths.settings_file)
-        window = MainWindow(EngineHost(engine or FakeEngine(), app_paths.models_dir),
+        window = build_window(EngineHost(engine or FakeEngine(), app_paths.models_dir),
                             app_paths, settings)
         qtbot.addWidget(window)
         windows.append(window)
         window.show()
         window.load_model(str(model_file))
-        qtbot.waitUntil(lambda: window.model is not None, timeout=2000)
+        qtbot.waitUntil(lambda: window.session.model is not None, timeout=2000)
         return window
 
     yield make
     for window in windows:
         window.close()
-        window.history.close()
+        window.session.history.close()
 
 
 def test_a_chat_is_kept_and_reopened_in_a_new_window(qtbot, open_window, app_paths):
     window = open_window()
     ask(qtbot, window, "What is the capital of France?")
-    conversation_id = window.conversation_id
+    conversation_id = window.session.conversation_id
     assert conversation_id is not None
     assert window.sidebar.list.count() == 1
     assert window.sidebar.list.item(0).text() == "What is the capital of France?"
     window.close()
-    window.history.close()
+    window.session.history.close()
 
     store = HistoryStore.open(app_paths.database)
     thread = store.thread(conversation_id)
@@ -59,7 +60,7 @@ def test_a_chat_is_kept_and_reopened_in_a_new_window(qtbot, open_window, app_pat
     store.close()
 
     again = open_window()  # the last conversation comes back
-    assert again.conversation_id == conversation_id
+    assert again.session.conversation_id == conversation_id
     assert ANSWER in again.chat_view.plain_text()
     assert "tok/s" in again.chat_view.plain_text()  # the stored figures are shown
 
@@ -78,15 +79,15 @@ def test_regenerate_keeps_alternatives_to_flip_between(qtbot, open_window):
     engine = FakeEngine()
     window = open_window(engine)
     ask(qtbot, window, "Say something")
-    first = window.thread[-1]
+    first = window.session.thread[-1]
     engine.pieces = ["Another ", "answer."]
-    window.regenerate(first.id)
+    window.session.regenerate(first.id)
     wait_answered(qtbot, window)
-    last = window.thread[-1]
+    last = window.session.thread[-1]
     assert last.content == "Another answer." and last.id != first.id
     assert (last.sibling_index, last.sibling_count) == (1, 2)
-    window.switch_sibling(last.id, 0)
-    assert window.thread[-1].id == first.id
+    window.session.switch_sibling(last.id, 0)
+    assert window.session.thread[-1].id == first.id
     assert ANSWER in window.chat_view.plain_text()
     assert "Another answer." not in window.chat_view.plain_text()
 
@@ -95,17 +96,17 @@ def test_edit_and_resend_branches_and_keeps_the_old_answer(qtbot, open_window):
     engine = FakeEngine()
     window = open_window(engine)
     ask(qtbot, window, "Capital of France?")
-    question = window.thread[0]
+    question = window.session.thread[0]
     window.begin_edit(question.id)
     assert window.input_box.toPlainText() == "Capital of France?"
     assert window.edit_label.isVisible()
     window.input_box.clear()
     engine.pieces = ["Berlin."]
     ask(qtbot, window, "Capital of Germany?")
-    assert [m.content for m in window.thread] == ["Capital of Germany?", "Berlin."]
-    assert window.thread[0].sibling_count == 2
-    window.switch_sibling(window.thread[0].id, 0)
-    assert [m.content for m in window.thread] == ["Capital of France?", ANSWER]
+    assert [m.content for m in window.session.thread] == ["Capital of Germany?", "Berlin."]
+    assert window.session.thread[0].sibling_count == 2
+    window.session.switch_sibling(window.session.thread[0].id, 0)
+    assert [m.content for m in window.session.thread] == ["Capital of France?", ANSWER]
 
 
 def test_search_jumps_to_the_message(qtbot, open_window):
@@ -119,21 +120,21 @@ def test_search_jumps_to_the_message(qtbot, open_window):
     hit = window.sidebar.hits.item(0)
     with qtbot.waitSignal(window.sidebar.hit_activated):
         window.sidebar.hits.itemClicked.emit(hit)
-    assert window.thread[0].content == "Tell me about lighthouses"
+    assert window.session.thread[0].content == "Tell me about lighthouses"
 
 
 def test_rename_pin_delete_and_undo(qtbot, open_window):
     window = open_window()
     ask(qtbot, window, "First chat")
-    first = window.conversation_id
+    first = window.session.conversation_id
     window.new_chat()
     ask(qtbot, window, "Second chat")
-    window.rename_conversation(first, "Renamed")
-    window.pin_conversation(first, True)
+    window.session.rename(first, "Renamed")
+    window.session.set_pinned(first, True)
     assert window.sidebar.list.item(0).text() == "📌 Renamed"
     window.delete_conversation(first)
     assert window.sidebar.list.count() == 1
-    assert window.undo_button.isVisible()
+    assert window.status.undo_button.isVisible()
     window.undo_delete()
     assert window.sidebar.list.count() == 2
 
@@ -145,14 +146,14 @@ def test_sampling_and_system_prompt_follow_the_conversation(qtbot, open_window):
     window.sampling_panel.set_system_prompt("")
     qtbot.keyClicks(window.sampling_panel.system_prompt, "Be brief.")
     ask(qtbot, window, "One")
-    first = window.conversation_id
+    first = window.session.conversation_id
     messages, params, _request = engine.chat_calls[-1]
     assert params.temperature == pytest.approx(0.15)
     assert messages[0].role == "system" and messages[0].content == "Be brief."
     window.new_chat()
     window.sampling_panel.knobs["temperature"].box.setValue(1.2)
     ask(qtbot, window, "Two")
-    window.open_conversation(first)
+    window.session.open_conversation(first)
     assert window.sampling_panel.sampling().temperature == pytest.approx(0.15)
     assert window.sampling_panel.system_prompt.toPlainText() == "Be brief."
 
@@ -164,8 +165,8 @@ def test_copy_last_answer_and_delete_a_message(qtbot, open_window, monkeypatch):
     assert QGuiApplication.clipboard().text() == ANSWER
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: QMessageBox.StandardButton.Yes)
-    window.delete_message(window.thread[-1].id)
-    assert [m.role for m in window.thread] == ["user"]
+    window.delete_message(window.session.thread[-1].id)
+    assert [m.role for m in window.session.thread] == ["user"]
 
 
 def test_closing_mid_answer_keeps_the_partial_answer_marked_incomplete(
@@ -174,9 +175,9 @@ def test_closing_mid_answer_keeps_the_partial_answer_marked_incomplete(
                                     token_delay_s=0.02))
     type_and_enter(qtbot, window, "Count")
     qtbot.waitUntil(lambda: " w3" in window.chat_view.plain_text(), timeout=3000)
-    conversation_id = window.conversation_id
+    conversation_id = window.session.conversation_id
     window.close()
-    store = window.history
+    store = window.session.history
     answer = store.thread(conversation_id)[-1]
     assert answer.state == "incomplete" and answer.content.startswith(" w0 w1 w2")
 

@@ -10,10 +10,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from window_driver import type_and_enter, wait_answered
 
+from chatdesk.app import build_window
 from chatdesk.core.engine import ModelLoadError, PromptTooLongError
 from chatdesk.core.events import ChatMessage
 from chatdesk.core.settings import Settings, load_settings
-from chatdesk.ui.main_window import MainWindow, describe_model
+from chatdesk.session import SessionState
+from chatdesk.ui.chat_items import describe_model
+from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.message_view import FLUSH_INTERVAL_MS
 from chatdesk.worker import EngineHost
 
@@ -28,7 +31,7 @@ def make_window(qtbot, app_paths, model_file):
     def make(engine: FakeEngine | None = None, *, load: bool = True,
              settings: Settings | None = None) -> MainWindow:
         engine = engine or FakeEngine()
-        window = MainWindow(EngineHost(engine, app_paths.models_dir), app_paths,
+        window = build_window(EngineHost(engine, app_paths.models_dir), app_paths,
                             settings or Settings())
         window.engine = engine  # for the tests' convenience
         qtbot.addWidget(window)
@@ -37,13 +40,13 @@ def make_window(qtbot, app_paths, model_file):
         qtbot.waitExposed(window)
         if load:
             window.load_model(str(model_file))
-            qtbot.waitUntil(lambda: window.model is not None, timeout=2000)
+            qtbot.waitUntil(lambda: window.session.model is not None, timeout=2000)
         return window
 
     yield make
     for window in windows:
         window.close()
-        assert not window.host.is_running()
+        assert not window.session.host.is_running()
 
 
 def activate(qtbot, window: MainWindow) -> None:
@@ -61,22 +64,22 @@ def test_window_shows_at_once_while_the_model_loads(qtbot, make_window, model_fi
 
     # the window is up and the event loop runs while the model loads
     assert window.isVisible()
-    assert window.progress.isVisible()
+    assert window.status.progress.isVisible()
     assert not window.send_button.isEnabled()
     assert not window.send_action.isEnabled()
-    assert window.model_label.text() == "Loading model…"
-    qtbot.waitUntil(lambda: window.model_label.text() == "Loading weights…", timeout=2000)
-    assert window.progress.maximum() == 100 and window.progress.value() == 50
-    assert window.model is None
+    assert window.status.model_label.text() == "Loading model…"
+    qtbot.waitUntil(lambda: window.status.model_label.text() == "Loading weights…", timeout=2000)
+    assert window.status.progress.maximum() == 100 and window.status.progress.value() == 50
+    assert window.session.model is None
 
     # Enter while loading sends nothing
     type_and_enter(qtbot, window, "too early")
-    assert window.conversation == []
+    assert window.session.conversation() == []
     assert engine.chat_calls == []
 
     gate.set()
-    qtbot.waitUntil(lambda: window.model is not None, timeout=2000)
-    assert not window.progress.isVisible()
+    qtbot.waitUntil(lambda: window.session.model is not None, timeout=2000)
+    assert not window.status.progress.isVisible()
     assert window.send_button.isEnabled()
     assert not window.stop_button.isEnabled()
     window.close()
@@ -86,27 +89,27 @@ def test_escape_cancels_a_load(qtbot, make_window, model_file):
     window = make_window(FakeEngine(load_gate=threading.Event()), load=False)
     activate(qtbot, window)
     window.load_model(str(model_file))
-    qtbot.waitUntil(lambda: window.progress.value() == 100, timeout=2000)  # stage "Ready"
+    qtbot.waitUntil(lambda: window.status.progress.value() == 100, timeout=2000)  # stage "Ready"
 
     qtbot.keyClick(window.input_box, Qt.Key.Key_Escape)
     qtbot.waitUntil(window.error_banner.isVisible, timeout=1000)
     assert "Loading was cancelled." in window.error_banner.text()
-    assert window.model is None and not window.loading
-    assert not window.progress.isVisible()
+    assert window.session.model is None and window.session.state is not SessionState.LOADING
+    assert not window.status.progress.isVisible()
     window.close()
 
 
 def test_status_line_describes_the_loaded_model(make_window):
     window = make_window()
-    info = window.model
-    assert window.model_label.text() == describe_model(info)
-    assert "Fake Model" in window.model_label.text()
-    assert "fakearch 270M Q4_K_M" in window.model_label.text()
-    assert "CPU (2 threads)" in window.model_label.text()
-    assert "context 4096/32768" in window.model_label.text()
-    assert window.template_label.text() == "Template: transcript"
-    assert window.template_label.toolTip() == info.chat_template_source
-    assert "no chat template" in window.template_label.toolTip()
+    info = window.session.model
+    assert window.status.model_label.text() == describe_model(info)
+    assert "Fake Model" in window.status.model_label.text()
+    assert "fakearch 270M Q4_K_M" in window.status.model_label.text()
+    assert "CPU (2 threads)" in window.status.model_label.text()
+    assert "context 4096/32768" in window.status.model_label.text()
+    assert window.status.template_label.text() == "Template: transcript"
+    assert window.status.template_label.toolTip() == info.chat_template_source
+    assert "no chat template" in window.status.template_label.toolTip()
     window.close()
 
 
@@ -115,9 +118,9 @@ def test_status_line_shows_a_gpu_backend(make_window):
                                       "chat_template_name": "gguf",
                                       "chat_template_source": "the model file's own"})
     window = make_window(engine)
-    assert "CUDA (19/19 layers on GPU)" in window.model_label.text()
-    assert window.template_label.text() == "Template: gguf"
-    assert window.template_label.toolTip() == "the model file's own"
+    assert "CUDA (19/19 layers on GPU)" in window.status.model_label.text()
+    assert window.status.template_label.text() == "Template: gguf"
+    assert window.status.template_label.toolTip() == "the model file's own"
     window.close()
 
 
@@ -127,7 +130,7 @@ def test_enter_sends_and_the_answer_streams_in(qtbot, make_window):
 
     # the worker's signals are queued: nothing of the answer arrived before the loop turns
     assert window.input_box.toPlainText() == ""
-    assert window.active_request is not None
+    assert window.session.active_request is not None
     assert window.stop_button.isEnabled() and not window.send_button.isEnabled()
     wait_answered(qtbot, window)
 
@@ -137,9 +140,9 @@ def test_enter_sends_and_the_answer_streams_in(qtbot, make_window):
     assert text.index("What is the capital of France?") < text.index(ANSWER)
     assert "tok/s" in text.split(ANSWER, 1)[1]  # the note under the answer
     assert "7 tokens" in text
-    assert window.conversation == [ChatMessage("user", "What is the capital of France?"),
+    assert window.session.conversation() == [ChatMessage("user", "What is the capital of France?"),
                                    ChatMessage("assistant", ANSWER)]
-    assert window.speed_label.text().endswith("tok/s")
+    assert window.status.speed_label.text().endswith("tok/s")
     assert window.send_button.isEnabled() and not window.stop_button.isEnabled()
 
     # the second turn sends the whole conversation
@@ -157,7 +160,7 @@ def test_the_system_prompt_goes_first(qtbot, make_window):
     wait_answered(qtbot, window)
     messages = window.engine.chat_calls[-1][0]
     assert messages == (ChatMessage("system", "Answer briefly."), ChatMessage("user", "Hi"))
-    assert window.conversation[0] == ChatMessage("user", "Hi")  # not part of the chat
+    assert window.session.conversation()[0] == ChatMessage("user", "Hi")  # not part of the chat
     window.close()
 
 
@@ -169,13 +172,13 @@ def test_shift_enter_inserts_a_newline_and_does_not_send(qtbot, make_window):
     qtbot.wait(20)
 
     assert window.input_box.toPlainText() == "line one\nline two"
-    assert window.conversation == []
-    assert window.active_request is None
+    assert window.session.conversation() == []
+    assert window.session.active_request is None
     assert window.engine.chat_calls == []
 
     qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
     wait_answered(qtbot, window)
-    assert window.conversation[0] == ChatMessage("user", "line one\nline two")
+    assert window.session.conversation()[0] == ChatMessage("user", "line one\nline two")
     window.close()
 
 
@@ -184,7 +187,7 @@ def test_enter_on_an_empty_box_sends_nothing(qtbot, make_window):
     qtbot.keyClicks(window.input_box, "   ")
     qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
     qtbot.wait(20)
-    assert window.conversation == []
+    assert window.session.conversation() == []
     assert window.engine.chat_calls == []
     window.close()
 
@@ -204,7 +207,7 @@ def test_escape_stops_a_slow_answer(qtbot, make_window, target):
 
     text = window.chat_view.plain_text()
     assert "stopped by you" in text
-    user, answer = window.conversation
+    user, answer = window.session.conversation()
     assert user == ChatMessage("user", "Count for me")
     assert answer.role == "assistant"
     assert answer.content.startswith(" w0 w1 w2")
@@ -233,9 +236,9 @@ def test_ctrl_n_starts_a_new_chat(qtbot, make_window):
 
     qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
 
-    assert window.conversation == []
+    assert window.session.conversation() == []
     assert window.chat_view.plain_text() == ""
-    assert window.speed_label.text() == ""
+    assert window.status.speed_label.text() == ""
     type_and_enter(qtbot, window, "Hello again")
     wait_answered(qtbot, window)
     assert window.engine.chat_calls[-1][0] == (ChatMessage("user", "Hello again"),)
@@ -249,10 +252,10 @@ def test_ctrl_n_during_an_answer_leaves_nothing_of_it_in_the_new_chat(qtbot, mak
     qtbot.waitUntil(lambda: " w2" in window.chat_view.plain_text(), timeout=2000)
 
     qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.active_request is None, timeout=1000)
+    qtbot.waitUntil(lambda: window.session.active_request is None, timeout=1000)
     qtbot.wait(3 * FLUSH_INTERVAL_MS)  # any late chunk would have been shown by now
 
-    assert window.conversation == []
+    assert window.session.conversation() == []
     assert window.chat_view.plain_text() == ""
     assert window.send_button.isEnabled()
 
@@ -261,7 +264,7 @@ def test_ctrl_n_during_an_answer_leaves_nothing_of_it_in_the_new_chat(qtbot, mak
     type_and_enter(qtbot, window, "Hello again")
     wait_answered(qtbot, window)
     assert " w" not in window.chat_view.plain_text()
-    assert window.conversation == [ChatMessage("user", "Hello again"),
+    assert window.session.conversation() == [ChatMessage("user", "Hello again"),
                                    ChatMessage("assistant", "Hi!")]
     window.close()
 
@@ -275,9 +278,9 @@ def test_a_load_failure_shows_the_error_banner(qtbot, make_window, model_file):
 
     assert "The model could not be loaded" in window.error_banner.text()
     assert "This file is not a model llama.cpp knows." in window.error_banner.text()
-    assert window.model is None and not window.loading
-    assert window.model_label.text() == "No model loaded"
-    assert not window.progress.isVisible()
+    assert window.session.model is None and window.session.state is not SessionState.LOADING
+    assert window.status.model_label.text() == "No model loaded"
+    assert not window.status.progress.isVisible()
     assert not window.send_button.isEnabled()
 
     # the user can dismiss it, and the window still works: load another model
@@ -286,7 +289,7 @@ def test_a_load_failure_shows_the_error_banner(qtbot, make_window, model_file):
     assert not window.error_banner.isVisible()
     engine.load_error = None
     window.load_model(str(model_file))
-    qtbot.waitUntil(lambda: window.model is not None, timeout=2000)
+    qtbot.waitUntil(lambda: window.session.model is not None, timeout=2000)
     assert window.send_button.isEnabled()
     window.close()
 
@@ -324,7 +327,7 @@ def test_settings_remember_the_last_model(make_window, app_paths, model_file):
 
 def test_closing_the_window_shuts_the_engine_thread_down(qtbot, make_window):
     window = make_window()
-    host, engine = window.host, window.engine
+    host, engine = window.session.host, window.engine
     assert host.is_running()
     window.close()
     assert not host.is_running()
@@ -337,7 +340,7 @@ def test_closing_the_window_while_answering(qtbot, make_window):
     type_and_enter(qtbot, window, "Count for me")
     qtbot.waitUntil(lambda: " w1" in window.chat_view.plain_text(), timeout=2000)
     window.close()
-    assert not window.host.is_running()
+    assert not window.session.host.is_running()
     assert window.engine.close_calls == 1
     assert not window.chat_view.streaming
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from fake_engine import FakeEngine
 from PySide6.QtCore import Qt
 
+from chatdesk.app import build_window
 from chatdesk.core.catalog import Catalog, CatalogEntry
 from chatdesk.core.model_store import record_catalog_id
 from chatdesk.core.settings import Settings
@@ -22,7 +23,7 @@ ENTRY = CatalogEntry(
 
 
 def make(qtbot, app_paths) -> MainWindow:
-    window = MainWindow(EngineHost(FakeEngine(), app_paths.models_dir), app_paths, Settings(),
+    window = build_window(EngineHost(FakeEngine(), app_paths.models_dir), app_paths, Settings(),
                         Catalog(entries=(ENTRY,), problems=()))
     qtbot.addWidget(window)
     window.show()
@@ -45,8 +46,8 @@ def test_ctrl_m_opens_the_dialog_and_closing_the_window_ends_the_downloader(qtbo
     downloads = window.downloads
     assert downloads is not None
     window.close()
-    assert not downloads._thread.isRunning()
-    assert not window.host.is_running()
+    assert not downloads.is_running()
+    assert not window.session.host.is_running()
 
 
 def test_a_catalog_model_loads_with_its_template_hint(qtbot, app_paths, model_file: Path):
@@ -54,6 +55,6 @@ def test_a_catalog_model_loads_with_its_template_hint(qtbot, app_paths, model_fi
     installed = app_paths.models_dir / "tiny.gguf"
     installed.write_bytes(model_file.read_bytes())
     record_catalog_id(app_paths.models_dir, "tiny.gguf", "tiny-chat")
-    assert window.load_options(str(installed)).template_hint == "chatml"
-    assert window.load_options(str(model_file)).template_hint is None
+    assert window.session.load_options(str(installed)).template_hint == "chatml"
+    assert window.session.load_options(str(model_file)).template_hint is None
     window.close()

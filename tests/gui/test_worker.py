@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QThread, Slot
 
 from chatdesk.core.engine import LoadOptions, ModelLoadError, PromptTooLongError
 from chatdesk.core.events import (
+    AnswerDone,
     ChatMessage,
     ErrorEvent,
     GenerationResult,
@@ -37,8 +38,9 @@ class Recorder(QObject):
         worker.progress.connect(self.on_progress)
         worker.loaded.connect(self.on_loaded)
         worker.text.connect(self.on_text)
-        worker.finished.connect(self.on_finished)
-        worker.failed.connect(self.on_failed)
+        worker.done.connect(self.on_done)
+        worker.answer_failed.connect(self.on_failed)
+        worker.load_failed.connect(self.on_load_failed)
         worker.idle.connect(self.on_idle)
 
     def _add(self, name: str, payload: object) -> None:
@@ -59,8 +61,14 @@ class Recorder(QObject):
         self._add("text", value)
 
     @Slot(object)
-    def on_finished(self, value: GenerationResult) -> None:
-        self._add("finished", value)
+    def on_done(self, value: AnswerDone) -> None:
+        """The one end-of-answer event, recorded as its result."""
+        assert isinstance(value.result, GenerationResult)
+        self._add("finished", value.result)
+
+    @Slot(object)
+    def on_load_failed(self, value: ErrorEvent) -> None:
+        self._add("load_failed", value)
 
     @Slot(object)
     def on_failed(self, value: ErrorEvent) -> None:
@@ -94,9 +102,10 @@ def make_host(app_paths, qtbot):
         assert host.shutdown(5000)
 
 
-def load(qtbot, host: EngineHost, recorder: Recorder, path) -> None:
-    host.load(str(path), LoadOptions())
+def load(qtbot, host: EngineHost, recorder: Recorder, path) -> int:
+    request_id = host.load(str(path), LoadOptions())
     qtbot.waitUntil(lambda: recorder.count("idle") >= 1, timeout=2000)
+    return request_id
 
 
 def test_load_emits_progress_then_loaded_then_idle(qtbot, make_host, fake_engine, model_file):
@@ -130,11 +139,11 @@ def test_load_emits_progress_then_loaded_then_idle(qtbot, make_host, fake_engine
 )
 def test_failing_load_emits_failed_with_a_message(qtbot, make_host, model_file, error, title):
     host, recorder = make_host(FakeEngine(load_error=error))
-    load(qtbot, host, recorder, model_file)
+    load_id = load(qtbot, host, recorder, model_file)
 
-    assert recorder.names() == ["progress"] * 3 + ["failed", "idle"]
-    (event,) = recorder.payloads("failed")
-    assert event == ErrorEvent(0, title, str(error))
+    assert recorder.names() == ["progress"] * 3 + ["load_failed", "idle"]
+    (event,) = recorder.payloads("load_failed")
+    assert event == ErrorEvent(load_id, title, str(error))
     assert "Traceback" not in event.message
 
 
@@ -142,12 +151,12 @@ def test_unexpected_load_exception_becomes_a_generic_error(qtbot, make_host, mod
                                                           caplog):
     host, recorder = make_host(FakeEngine(load_error=KeyError("n_vocab")))
     with caplog.at_level("ERROR", logger="chatdesk.worker"):
-        load(qtbot, host, recorder, model_file)
+        load_id = load(qtbot, host, recorder, model_file)
 
-    assert recorder.names()[-2:] == ["failed", "idle"]
+    assert recorder.names()[-2:] == ["load_failed", "idle"]
     assert "loaded" not in recorder.names()
-    (event,) = recorder.payloads("failed")
-    assert event.request_id == 0
+    (event,) = recorder.payloads("load_failed")
+    assert event.request_id == load_id  # a load has its own request id, not 0
     assert event.title == "The model could not be loaded"
     assert "unexpected error" in event.message
     assert "KeyError" in event.message
@@ -276,5 +285,5 @@ def test_shutdown_while_loading_still_completes(qtbot, make_host, model_file):
     assert engine.close_calls == 1
     qtbot.waitUntil(lambda: recorder.count("idle") == 1, timeout=1000)
     assert "loaded" not in recorder.names()
-    (event,) = recorder.payloads("failed")
+    (event,) = recorder.payloads("load_failed")
     assert event.message == "Loading was cancelled."

@@ -17,7 +17,7 @@ def type_and_enter(qtbot, window: MainWindow, text: str) -> None:
 
 def wait_answered(qtbot, window: MainWindow, timeout: int = 3000) -> None:
     """Until the answer has ended and the view has stopped streaming."""
-    qtbot.waitUntil(lambda: window.active_request is None and not window.chat_view.streaming,
+    qtbot.waitUntil(lambda: not window.session.busy and not window.chat_view.streaming,
                     timeout=timeout)
 
 

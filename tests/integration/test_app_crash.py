@@ -28,24 +28,24 @@ from chatdesk.core.engine import LlamaEngine
 from chatdesk.core.paths import resolve_paths
 from chatdesk.core.settings import Settings
 from chatdesk.core.sampling import SamplingParams
-from chatdesk.ui.main_window import MainWindow
+from chatdesk.app import build_window
 from chatdesk.worker import EngineHost
 
 paths = resolve_paths(sys.argv[1]).ensure()
 app = QApplication([])
-window = MainWindow(EngineHost(LlamaEngine(), paths.models_dir), paths,
-                    Settings(sampling=SamplingParams(temperature=0, max_tokens=4000)))
+window = build_window(EngineHost(LlamaEngine(), paths.models_dir), paths,
+                      Settings(sampling=SamplingParams(temperature=0, max_tokens=4000)))
 window.show()
 window.load_model(sys.argv[2])
-window.host.worker.text.connect(lambda chunk: print("chunk", flush=True))
+window.session.host.worker.text.connect(lambda chunk: print("chunk", flush=True))
 
 def send():
-    if window.model is None:
+    if window.session.model is None:
         QTimer.singleShot(50, send)
         return
     QTest.keyClicks(window.input_box, sys.argv[3])
     QTest.keyClick(window.input_box, Qt.Key.Key_Return)
-    print("sent", window.conversation_id, flush=True)
+    print("sent", window.session.conversation_id, flush=True)
 
 QTimer.singleShot(0, send)
 app.exec()

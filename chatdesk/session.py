@@ -1,0 +1,498 @@
+"""ChatSession: one open conversation, its running answer, and what is saved.
+
+The window shows and asks; the session decides and stores. It is the only GUI-thread
+writer of the history, owns the request lifecycle (send, stop, regenerate, edit and
+resend, model load and switch, the periodic save of a streaming answer), the state, and
+the energy and cost bookkeeping. Widgets listen to its signals; tests drive it with a
+fake engine and no widget at all.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from chatdesk.core.catalog import Catalog
+from chatdesk.core.conversation import AnswerRecorder, prompt_messages, store_question
+from chatdesk.core.energy.record import energy_record
+from chatdesk.core.engine import LoadOptions
+from chatdesk.core.events import (
+    AnswerDone,
+    ErrorEvent,
+    GenerationResult,
+    LoadProgress,
+    ModelInfo,
+    TokenChunk,
+)
+from chatdesk.core.history import HistoryError, HistoryStore, StoredMessage, ThreadMessage
+from chatdesk.core.model_store import catalog_id_for
+from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.settings_store import SettingsStore
+from chatdesk.worker import EngineHost
+
+log = logging.getLogger(__name__)
+
+SAVE_STREAM_MS = 400  # how often a streaming answer's new text is written to the history
+
+
+class SessionState(str, enum.Enum):
+    NO_MODEL = "no_model"  # nothing loaded (yet, or the load failed)
+    LOADING = "loading"
+    IDLE = "idle"  # a model is loaded and nothing runs
+    WAITING = "waiting"  # an answer was asked for; no token yet (prompt evaluation)
+    STREAMING = "streaming"
+    STOPPING = "stopping"  # Stop was pressed (or the chat left); the engine is winding down
+
+
+@dataclass(frozen=True)
+class AnswerStarted:
+    answer_id: int
+    model: str  # the model file, for the answer's heading
+
+
+@dataclass(frozen=True)
+class AnswerFinished:
+    """A visible answer ended: the stored message (with its statistics and energy)."""
+
+    message: ThreadMessage
+    result: GenerationResult
+    energy_report: Any  # EnergyReport or None
+    token_rates: tuple[tuple[float, float], ...]  # (s, tok/s) while it streamed
+
+
+@dataclass(frozen=True)
+class AnswerFailed:
+    answer_id: int
+    model: str
+    title: str
+
+
+@dataclass
+class _RunningAnswer:
+    request_id: int
+    recorder: AnswerRecorder
+    model: str
+    visible: bool = True  # False once the user left its conversation
+    streamed: bool = False
+    token_rates: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _with_place(history: HistoryStore, message: StoredMessage) -> ThreadMessage:
+    """A stored message with its place among its alternatives, without re-reading the
+    whole thread."""
+    siblings = history.sibling_ids(message.id)
+    index = siblings.index(message.id) if message.id in siblings else 0
+    return ThreadMessage(**vars(message), sibling_index=index,
+                         sibling_count=max(1, len(siblings)))
+
+
+class ChatSession(QObject):
+    state_changed = Signal(object)  # SessionState
+    model_progress = Signal(object)  # LoadProgress
+    model_loaded = Signal(object)  # ModelInfo
+    thread_reset = Signal(object)  # list[ThreadMessage]: show exactly these
+    thread_trimmed = Signal(int)  # keep the rows up to this message id, drop the rest
+    message_added = Signal(object)  # ThreadMessage appended at the end (a question)
+    answer_started = Signal(object)  # AnswerStarted
+    answer_text = Signal(object)  # TokenChunk of the visible answer
+    answer_done = Signal(object)  # AnswerFinished
+    answer_failed = Signal(object)  # AnswerFailed
+    answer_interrupted = Signal(int)  # answer id: kept as it was when the app closed
+    conversations_changed = Signal()
+    conversation_opened = Signal(object)  # conversation id or None (a new chat)
+    error = Signal(str, str)  # title, message
+
+    def __init__(self, host: EngineHost, history: HistoryStore, store: SettingsStore,
+                 catalog: Catalog | None, models_dir: Path,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.history = history
+        self.store = store
+        self.catalog = catalog if catalog is not None else Catalog(entries=(), problems=())
+        self.models_dir = models_dir
+        self.state = SessionState.NO_MODEL
+        self.model: ModelInfo | None = None
+        self.conversation_id: int | None = None
+        self.thread: list[ThreadMessage] = []
+        self.sampling: SamplingParams = store.settings.sampling
+        self.system_prompt: str = store.settings.system_prompt
+        self.editing_id: int | None = None
+        self.last_answer: AnswerFinished | None = None
+        self._answer: _RunningAnswer | None = None
+        self._load_id: int | None = None
+        self._save_timer = QTimer(self)
+        self._save_timer.setInterval(SAVE_STREAM_MS)
+        self._save_timer.timeout.connect(self.save_streamed_text)
+        worker = host.worker
+        worker.progress.connect(self._on_progress)
+        worker.loaded.connect(self._on_loaded)
+        worker.load_failed.connect(self._on_load_failed)
+        worker.text.connect(self._on_text)
+        worker.done.connect(self._on_done)
+        worker.answer_failed.connect(self._on_answer_failed)
+
+    # -- state --------------------------------------------------------------------------
+    def _set_state(self, state: SessionState) -> None:
+        if state is not self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    @property
+    def busy(self) -> bool:
+        """An answer is running (or winding down): no new request until it ends."""
+        return self._answer is not None
+
+    @property
+    def active_request(self) -> int | None:
+        return self._answer.request_id if self._answer is not None else None
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None and self.state is not SessionState.LOADING
+
+    def conversation(self) -> list:
+        """The visible conversation as the engine sees it (the system prompt aside)."""
+        return [m.to_chat_message() for m in self.thread if m.role != "system"]
+
+    # -- models -------------------------------------------------------------------------
+    def load_options(self, path: str | None = None) -> LoadOptions:
+        """The user's load settings, plus the catalog's template hint for a catalog model."""
+        settings = self.store.settings
+        entry = self.catalog_entry(path) if path is not None else None
+        return LoadOptions(context_length=settings.context_length,
+                           gpu_layers=settings.gpu_layers, threads=settings.threads,
+                           template_hint=entry.chat_template_hint if entry else None)
+
+    def catalog_entry(self, path: str):
+        """The catalog entry a model file was downloaded as (or whose file name it has)."""
+        name = Path(path).name
+        catalog_id = catalog_id_for(self.models_dir, name)
+        return self.catalog.get(catalog_id) if catalog_id else self.catalog.by_filename(name)
+
+    def load_model(self, path: str | None) -> None:
+        """Load ``path`` (None: the bundled default model) in the background; a running
+        answer is stopped first (what it wrote is kept)."""
+        if self._answer is not None:  # it stays shown and ends early, kept as it was
+            self.host.stop()
+        self.model = None
+        self._set_state(SessionState.LOADING)
+        self._load_id = self.host.load(path, self.load_options(path))
+
+    def reload_model(self, context_length: int, gpu_layers: int | None,
+                     threads: int | None) -> None:
+        settings = self.store.update(context_length=context_length, gpu_layers=gpu_layers,
+                                     threads=threads)
+        self.load_model(settings.last_model)
+
+    def cancel_load(self) -> None:
+        if self.state is SessionState.LOADING:
+            self.host.cancel_load()
+
+    @Slot(object)
+    def _on_progress(self, progress: LoadProgress) -> None:
+        self.model_progress.emit(progress)
+
+    @Slot(object)
+    def _on_loaded(self, info: ModelInfo) -> None:
+        self.model = info
+        self.store.update(last_model=info.path)
+        self.model_loaded.emit(info)
+        self._set_state(SessionState.IDLE if self._answer is None else self.state)
+
+    @Slot(object)
+    def _on_load_failed(self, error: ErrorEvent) -> None:
+        if error.request_id != self._load_id:
+            return
+        self._set_state(SessionState.NO_MODEL)
+        self.error.emit(error.title, error.message)
+
+    # -- conversations ------------------------------------------------------------------
+    def open_conversation(self, conversation_id: int) -> bool:
+        """Show a stored conversation with its own sampling and system prompt."""
+        if conversation_id == self.conversation_id and self.thread:
+            return True
+        conversation = self.history.get_conversation(conversation_id)
+        if conversation is None:
+            return False
+        self._leave_running_answer()
+        self.conversation_id = conversation_id
+        self.store.update(last_conversation_id=conversation_id)
+        stored = conversation.settings.get("sampling") if conversation.settings else None
+        self.sampling = (SamplingParams.from_dict(stored) if stored
+                         else self.store.settings.sampling)
+        self.system_prompt = conversation.system_prompt
+        self.editing_id = None
+        self.conversation_opened.emit(conversation_id)
+        self.reload_thread()
+        self.conversations_changed.emit()
+        return True
+
+    def new_chat(self) -> None:
+        self._leave_running_answer()
+        self.conversation_id = None
+        self.thread = []
+        self.editing_id = None
+        self.sampling = self.store.settings.sampling
+        self.system_prompt = self.store.settings.system_prompt
+        self.conversation_opened.emit(None)
+        self.thread_reset.emit([])
+        self.conversations_changed.emit()
+
+    def reload_thread(self) -> None:
+        self.thread = (self.history.thread(self.conversation_id)
+                       if self.conversation_id is not None else [])
+        self.thread_reset.emit(self.thread)
+
+    def _leave_running_answer(self) -> None:
+        """The answer being written belongs to the chat we are leaving: stop it; what it
+        produced is still saved, but not shown in the next chat."""
+        if self._answer is not None:
+            self._answer.visible = False
+            self._set_state(SessionState.STOPPING)
+            self.host.stop()
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        self.history.rename(conversation_id, title)
+        self.conversations_changed.emit()
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self.history.set_pinned(conversation_id, pinned)
+        self.conversations_changed.emit()
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Soft delete (``restore_conversation`` undoes it)."""
+        if conversation_id == self.conversation_id:
+            self.new_chat()
+        self.history.delete_conversation(conversation_id)
+        self.conversations_changed.emit()
+
+    def restore_conversation(self, conversation_id: int) -> None:
+        self.history.restore_conversation(conversation_id)
+        self.conversations_changed.emit()
+        self.open_conversation(conversation_id)
+
+    def imported(self, ids: list[int]) -> None:
+        self.conversations_changed.emit()
+        if ids:
+            self.open_conversation(ids[0])
+
+    # -- per-conversation settings --------------------------------------------------------
+    def set_sampling(self, params: SamplingParams) -> None:
+        self.sampling = params
+        if self.conversation_id is not None:
+            self.history.update_conversation_settings(
+                self.conversation_id, settings={"sampling": params.to_dict()})
+        else:
+            self.store.update(sampling=params)
+
+    def set_system_prompt(self, text: str) -> None:
+        self.system_prompt = text
+        if self.conversation_id is not None:
+            self.history.update_conversation_settings(self.conversation_id, system_prompt=text)
+        else:
+            self.store.update(system_prompt=text)
+
+    # -- asking -------------------------------------------------------------------------
+    def send(self, text: str) -> bool:
+        """Store the question (an edit branches) and start its answer."""
+        text = text.strip()
+        if not text or not self.ready or self.busy:
+            return False
+        assert self.model is not None
+        editing = self.editing_id
+        question = store_question(self.history, text, conversation_id=self.conversation_id,
+                                  system_prompt=self.system_prompt, sampling=self.sampling,
+                                  model=self.model.path, editing_id=editing)
+        self.editing_id = None
+        if question.conversation_id != self.conversation_id:
+            self.conversation_id = question.conversation_id
+            self.store.update(last_conversation_id=question.conversation_id)
+        user = _with_place(self.history, question.message)
+        if editing is not None:
+            self._trim_to(user.parent_id)
+        self.thread.append(user)
+        self.message_added.emit(user)
+        self.conversations_changed.emit()
+        self._start_answer(user.id)
+        return True
+
+    def begin_edit(self, message_id: int) -> str | None:
+        """Start editing a question; returns its text (None: it cannot be edited now)."""
+        message = self.history.message(message_id)
+        if message is None or message.role != "user" or self.busy:
+            return None
+        self.editing_id = message_id
+        return message.content
+
+    def cancel_edit(self) -> None:
+        self.editing_id = None
+
+    def regenerate(self, message_id: int) -> None:
+        """Another answer to the same question; the earlier ones stay as alternatives."""
+        message = self.history.message(message_id)
+        if message is None or self.busy or not self.ready:
+            return
+        parent = message.parent_id if message.role == "assistant" else message.id
+        if parent is None or all(m.id != parent for m in self.thread):
+            return
+        self._trim_to(parent)
+        self._start_answer(parent)
+
+    def regenerate_last(self) -> None:
+        answers = [m for m in self.thread if m.role == "assistant"]
+        if answers:
+            self.regenerate(answers[-1].id)
+
+    def _trim_to(self, keep_id: int | None) -> None:
+        """Drop the visible messages after ``keep_id`` (a new branch starts there)."""
+        if keep_id is None:
+            self.thread = []
+            self.thread_reset.emit([])
+            return
+        end = next((i for i, m in enumerate(self.thread) if m.id == keep_id), None)
+        if end is not None and end + 1 < len(self.thread):
+            del self.thread[end + 1:]
+            self.thread_trimmed.emit(keep_id)
+
+    def _start_answer(self, parent_id: int) -> None:
+        assert self.model is not None and self.conversation_id is not None
+        messages = prompt_messages(self.thread, parent_id, self.system_prompt)
+        recorder = AnswerRecorder(self.history, self.conversation_id, parent_id,
+                                  model=self.model.path, sampling=self.sampling)
+        request_id = self.host.generate(messages, self.sampling)
+        self._answer = _RunningAnswer(request_id, recorder, self.model.path)
+        self._set_state(SessionState.WAITING)
+        self.answer_started.emit(AnswerStarted(recorder.answer_id, self.model.path))
+        self._save_timer.start()
+
+    def stop(self) -> None:
+        if self._answer is not None:
+            self._set_state(SessionState.STOPPING)
+            self.host.stop()
+        else:
+            self.cancel_load()
+
+    # -- the running answer ---------------------------------------------------------------
+    @Slot(object)
+    def _on_text(self, chunk: TokenChunk) -> None:
+        answer = self._answer
+        if answer is None or chunk.request_id != answer.request_id:
+            return
+        answer.recorder.add(chunk.text)
+        if chunk.elapsed_s > 0 and chunk.tokens_so_far > 1:
+            answer.token_rates.append((chunk.elapsed_s,
+                                       (chunk.tokens_so_far - 1) / chunk.elapsed_s))
+        if not answer.visible:
+            return
+        if self.state is SessionState.WAITING:
+            self._set_state(SessionState.STREAMING)
+        self.answer_text.emit(chunk)
+
+    @Slot()
+    def save_streamed_text(self) -> None:
+        """Write what streamed since the last save (a crash keeps the partial answer)."""
+        if self._answer is not None:
+            try:
+                self._answer.recorder.flush()
+            except HistoryError as exc:
+                log.error("could not save the streaming answer: %s", exc)
+
+    def _end_answer(self) -> _RunningAnswer | None:
+        answer, self._answer = self._answer, None
+        self._save_timer.stop()
+        return answer
+
+    @Slot(object)
+    def _on_done(self, event: AnswerDone) -> None:
+        if self._answer is None or event.request_id != self._answer.request_id:
+            return
+        answer = self._end_answer()
+        assert answer is not None
+        result = event.result
+        settings = self.store.settings
+        energy = (energy_record(event.energy, result.generated_tokens, settings.price(),
+                                settings.grid_g_per_kwh)
+                  if event.energy is not None else None)
+        stored = answer.recorder.finish(result, energy)
+        self._set_state(SessionState.IDLE if self.model is not None
+                        else SessionState.LOADING)
+        if answer.visible and stored.conversation_id == self.conversation_id:
+            message = _with_place(self.history, stored)
+            if self.thread and self.thread[-1].id == message.id:
+                self.thread[-1] = message
+            else:
+                self.thread.append(message)
+            finished = AnswerFinished(message, result, event.energy, tuple(answer.token_rates))
+            if event.energy is not None:
+                self.last_answer = finished
+            self.answer_done.emit(finished)
+        self.conversations_changed.emit()
+
+    @Slot(object)
+    def _on_answer_failed(self, error: ErrorEvent) -> None:
+        if self._answer is None or error.request_id != self._answer.request_id:
+            return
+        answer = self._end_answer()
+        assert answer is not None
+        answer.recorder.fail()
+        self._set_state(SessionState.IDLE if self.model is not None
+                        else SessionState.LOADING)
+        if answer.visible:
+            self.reload_thread_tail(answer.recorder.answer_id)
+            self.answer_failed.emit(AnswerFailed(answer.recorder.answer_id, answer.model,
+                                                 error.title))
+            self.error.emit(error.title, error.message)
+
+    def reload_thread_tail(self, message_id: int) -> None:
+        """Refresh one message of the visible thread from the history (after it changed)."""
+        stored = self.history.message(message_id)
+        if stored is None:
+            return
+        for i, message in enumerate(self.thread):
+            if message.id == message_id:
+                self.thread[i] = _with_place(self.history, stored)
+                return
+        self.thread.append(_with_place(self.history, stored))
+
+    # -- messages -------------------------------------------------------------------------
+    def switch_sibling(self, message_id: int, index: int) -> None:
+        siblings = self.history.sibling_ids(message_id)
+        if 0 <= index < len(siblings) and not self.busy:
+            self.history.switch_to_sibling(siblings[index])
+            self.reload_thread()
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete a message and everything after it (the window asks first)."""
+        if not self.busy:
+            self.history.delete_message(message_id)
+            self.reload_thread()
+
+    def open_hit(self, conversation_id: int, message_id: int) -> None:
+        """A search hit: its branch becomes the visible one."""
+        self.history.switch_to_sibling(message_id)
+        if conversation_id == self.conversation_id:
+            self.reload_thread()
+        else:
+            self.open_conversation(conversation_id)
+
+    # -- closing --------------------------------------------------------------------------
+    def close(self) -> None:
+        """The app is closing: stop the answer and keep what it wrote, marked incomplete
+        (a late result from the stopped worker is then ignored)."""
+        answer = self._end_answer()
+        if answer is None:
+            return
+        self.host.stop()
+        try:
+            answer.recorder.flush()
+            answer.recorder.interrupt()
+        except HistoryError as exc:
+            log.error("could not keep the interrupted answer: %s", exc)
+        if answer.visible:
+            self.answer_interrupted.emit(answer.recorder.answer_id)

@@ -1,0 +1,81 @@
+"""The main window's menu bar: every action, its shortcut and the slot it calls.
+
+Kept apart from the window so the window's file is about layout and wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+if TYPE_CHECKING:
+    from chatdesk.ui.main_window import MainWindow
+
+
+def add_action(window: MainWindow, menu: QMenu, text: str, slot: Callable[..., object],
+               shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+    action = QAction(text, window)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    if tip:
+        action.setStatusTip(tip)
+    action.triggered.connect(slot)
+    menu.addAction(action)
+    return action
+
+
+def build_menus(w: MainWindow) -> None:
+    """Create the menus; the actions the window enables and disables become attributes."""
+    bar = w.menuBar()
+    tr = w.tr
+    file_menu = bar.addMenu(tr("&File"))
+    w.open_action = add_action(w, file_menu, tr("&Open model…"), w.choose_model_file,
+                               QKeySequence.StandardKey.Open)
+    file_menu.addSeparator()
+    w.export_action = add_action(w, file_menu, tr("&Export conversation…"), w.export_current,
+                                 "Ctrl+Shift+E")
+    add_action(w, file_menu, tr("Export &all…"), w.exchange.export_all)
+    add_action(w, file_menu, tr("&Import chats…"), w.exchange.import_chats, "Ctrl+I")
+    file_menu.addSeparator()
+    add_action(w, file_menu, tr("&Quit"), w.close, QKeySequence.StandardKey.Quit)
+
+    chat = bar.addMenu(tr("&Chat"))
+    session = w.session
+    w.new_chat_action = add_action(w, chat, tr("&New chat"), w.new_chat, "Ctrl+N")
+    w.search_action = add_action(w, chat, tr("&Search all chats"), w.sidebar.focus_search,
+                                 "Ctrl+F")
+    w.send_action = add_action(w, chat, tr("&Send"), w.send_typed, "Ctrl+Return")
+    w.stop_action = add_action(w, chat, tr("S&top generating"), session.stop,
+                               QKeySequence(Qt.Key.Key_Escape))
+    w.copy_last_action = add_action(w, chat, tr("&Copy last answer"), w.copy_last_answer,
+                                    "Ctrl+Shift+C")
+    w.regenerate_action = add_action(w, chat, tr("&Regenerate last answer"),
+                                     session.regenerate_last, "Ctrl+R")
+
+    models = bar.addMenu(tr("&Models"))
+    w.models_action = add_action(w, models, tr("&Manage models…"), w.show_models, "Ctrl+M")
+    add_action(w, models, tr("&Import a .gguf file…"), lambda: w.show_models().choose_import())
+
+    costs = bar.addMenu(tr("C&osts"))
+    w.costs_action = add_action(w, costs, tr("&Energy and cost…"), w.show_costs, "Ctrl+E")
+    add_action(w, costs, tr("Energy &settings…"), w.edit_energy_settings)
+
+    view = bar.addMenu(tr("&View"))
+    w.panel_action = add_action(w, view, tr("&Side panel"), w.toggle_right_panel,
+                                "Ctrl+Shift+P")
+    w.panel_action.setCheckable(True)
+    w.panel_action.setChecked(w.settings.right_panel_visible)
+    themes = view.addMenu(tr("&Theme"))
+    group = QActionGroup(w)
+    for key, label in (("system", tr("Follow the system")), ("light", tr("Light")),
+                       ("dark", tr("Dark"))):
+        action = add_action(w, themes, label, lambda _=False, k=key: w.set_theme(k))
+        action.setCheckable(True)
+        action.setChecked(w.settings.theme == key)
+        group.addAction(action)
+
+    help_menu = bar.addMenu(tr("&Help"))
+    add_action(w, help_menu, tr("&About chatdesk"), w.show_about)
