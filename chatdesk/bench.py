@@ -5,7 +5,7 @@
 * app: the same prompt tokens and greedy settings through LlamaEngine, the worker thread
   and queued Qt signals, timed where an event loop on the main thread receives each token.
 
-Both run on the engine thread (raw through a QObject moved there): llama.cpp's OpenMP
+Both run on the engine thread (raw through ``EngineHost.call``): llama.cpp's OpenMP
 keeps one thread team per calling thread, and two teams on one machine fight for its cores.
 The two alternate, so drift on a noisy machine hits both alike, and medians are reported.
 
@@ -26,15 +26,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Slot
 
 from chatdesk.core.energy import EnergyMeter, EnergyReport
 from chatdesk.core.engine import LlamaEngine, LoadOptions, default_threads
-from chatdesk.core.events import ChatMessage, ErrorEvent, GenerationResult, TokenChunk
+from chatdesk.core.events import (
+    AnswerDone,
+    ChatMessage,
+    ErrorEvent,
+    GenerationResult,
+    TokenChunk,
+)
 from chatdesk.core.sampling import GREEDY, SamplingParams
 from chatdesk.worker import EngineHost
+
+T = TypeVar("T")
 
 BENCH_PROMPT = "Write a long story about a lighthouse keeper and the sea."
 BENCH_CONTEXT = 4096
@@ -95,38 +103,22 @@ def raw_tokens_per_s(llama: Any, prompt: list[int], n_tokens: int) -> float:
         lc.llama_sampler_free(sampler)
 
 
-class RawRunner(QObject):
-    """Moved to the engine thread, so raw llama.cpp runs where the engine runs."""
-
-    done = Signal(float)
-
-    @Slot(object)
-    def run(self, job: tuple[Any, list[int], int]) -> None:
-        self.done.emit(raw_tokens_per_s(*job))
-
-
 class BenchDriver(QObject):
     """Sends requests to the engine thread and sleeps in an event loop until it is idle,
     recording when each token arrives. It never polls: a spinning main thread would take
-    a core and the GIL away from llama.cpp."""
-
-    raw_requested = Signal(object)
+    a core and the GIL away from llama.cpp. Every llama.cpp call (loading, the raw loop,
+    clearing the cache) runs on the engine thread through ``on_engine``."""
 
     def __init__(self, engine: LlamaEngine, models_dir: Path) -> None:
         super().__init__()
         self.host = EngineHost(engine, models_dir)
-        self.raw_runner = RawRunner()
-        self.raw_runner.moveToThread(self.host.thread)
-        self.raw_requested.connect(self.raw_runner.run)
-        self.raw_runner.done.connect(self._raw_done)
         worker = self.host.worker
         worker.text.connect(self._text)
-        worker.finished.connect(self._finished)
-        worker.failed.connect(self._failed)
+        worker.done.connect(self._done)
+        worker.answer_failed.connect(self._failed)
         worker.idle.connect(self._idle)
         self.chunks: list[tuple[float, TokenChunk]] = []
         self.result: GenerationResult | None = None
-        self.raw_result = 0.0
         self.error: str | None = None
         self.idle_at = 0.0
         self.on_chunk: Callable[[TokenChunk], None] | None = None
@@ -139,17 +131,12 @@ class BenchDriver(QObject):
             self.on_chunk(chunk)
 
     @Slot(object)
-    def _finished(self, result: GenerationResult) -> None:
-        self.result = result
+    def _done(self, event: AnswerDone) -> None:
+        self.result = event.result
 
     @Slot(object)
     def _failed(self, error: ErrorEvent) -> None:
         self.error = f"{error.title}: {error.message}"
-
-    @Slot(float)
-    def _raw_done(self, tokens_per_s: float) -> None:
-        self.raw_result = tokens_per_s
-        self._idle()
 
     @Slot()
     def _idle(self) -> None:
@@ -171,11 +158,23 @@ class BenchDriver(QObject):
     def _reset(self) -> None:
         self.chunks, self.result, self.error, self.idle_at = [], None, None, 0.0
 
-    def raw(self, llama: Any, prompt: list[int], n_tokens: int) -> float:
+    def on_engine(self, job: Callable[[], T]) -> T:
+        """Run ``job`` on the engine thread and return its result (or raise its error)."""
         self._reset()
-        self.raw_requested.emit((llama, prompt, n_tokens))
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, job()))
+            except Exception as exc:  # re-raised on the calling thread
+                outcome.append((False, exc))
+
+        self.host.call(run)
         self._wait_idle()
-        return self.raw_result
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     def chat(self, messages: list[ChatMessage],
              params: SamplingParams) -> tuple[float, GenerationResult]:
@@ -202,23 +201,28 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
     engine = LlamaEngine()
     # chatml has no text stop strings, so every run generates exactly `tokens` tokens.
     options = LoadOptions(context_length=BENCH_CONTEXT, threads=threads, template_hint="chatml")
-    info = engine.load(model, options)
     driver = BenchDriver(engine, model.parent)
-    raw = Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
-                n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
-                swa_full=True, verbose=False)
+    try:
+        info = driver.on_engine(lambda: engine.load(model, options))
+        raw = driver.on_engine(lambda: Llama(
+            model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
+            n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
+            swa_full=True, verbose=False))
+    except BaseException:
+        driver.host.shutdown()
+        raise
     meter = EnergyMeter()
     try:
         messages = [ChatMessage("user", BENCH_PROMPT)]
-        prompt, _ = engine.fit_to_context(messages, tokens)
+        prompt, _ = driver.on_engine(lambda: engine.fit_to_context(messages, tokens))
         params = dataclasses.replace(GREEDY, max_tokens=tokens, ignore_eos=True)
         raw_runs: list[float] = []
         app_runs: list[float] = []
         energy: list[tuple[EnergyReport, int]] = []
         meter.measure_idle()  # before any decode: OpenMP's idle teams spin for a while after
         for _ in range(runs):
-            raw_runs.append(driver.raw(raw, prompt, tokens))
-            engine.reset_cache()
+            raw_runs.append(driver.on_engine(lambda: raw_tokens_per_s(raw, prompt, tokens)))
+            driver.on_engine(engine.reset_cache)
             meter.start()  # the app run only: prompt evaluation and generation
             try:
                 _ttft, result = driver.chat(messages, params)
@@ -230,7 +234,7 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
         stops = [stop_latency_ms(driver, engine, messages) for _ in range(5)]
     finally:
         meter.close()
-        raw.close()
+        driver.on_engine(raw.close)
         driver.host.shutdown()
     raw_median, app_median = statistics.median(raw_runs), statistics.median(app_runs)
     joules = sum(r.joules for r, _ in energy)
@@ -253,7 +257,7 @@ def ten_turn_ttft(driver: BenchDriver, engine: LlamaEngine,
     params = dataclasses.replace(GREEDY, max_tokens=48, ignore_eos=True)
     firsts, tenths = [], []
     for _ in range(repeats):
-        engine.reset_cache()
+        driver.on_engine(engine.reset_cache)
         conversation: list[ChatMessage] = []
         ttfts = []
         for question in TURN_QUESTIONS:
@@ -277,7 +281,7 @@ def stop_latency_ms(driver: BenchDriver, engine: LlamaEngine,
             stopped_at.append(time.perf_counter())
             driver.host.stop()
 
-    engine.reset_cache()
+    driver.on_engine(engine.reset_cache)
     driver.on_chunk = stop_after_16
     try:
         driver.chat(messages, params)
