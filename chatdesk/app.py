@@ -62,7 +62,7 @@ def open_history_or_recover(path: Path) -> HistoryStore | None:
     from PySide6.QtWidgets import QMessageBox
 
     from chatdesk.core.history import DamagedDatabaseError, HistoryStore
-    from chatdesk.core.history_recovery import recover
+    from chatdesk.core.history.recovery import recover
 
     try:
         return HistoryStore.open(path)
