@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,53 @@ def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(data_dir, tmp_path, a
 def test_export_from_a_missing_history_is_an_error(tmp_path):
     result = _run("export", "1", "--format", "md", "--data-dir", str(tmp_path / "none"))
     assert result.returncode == 1 and "there is no history" in result.stderr
+
+
+def _strict_json(text: str) -> object:
+    """json.loads that refuses NaN/Infinity, which are not JSON (other tools choke on them)."""
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_imported_absurd_time_never_breaks_the_listing(data_dir, tmp_path):
+    """Issue 18.5: `import` of a chat dated 1e20 broke `list` for good (OverflowError)."""
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps({
+        "format": "chatdesk-conversation", "version": 1,
+        "conversation": {"title": "From the far future", "created_at": 1e20,
+                         "updated_at": -1e20, "current_message": 1},
+        "messages": [{"id": 1, "parent": None, "role": "user", "content": "hi",
+                      "created_at": 1e20}]}), encoding="utf-8")
+    imported = _run("import", str(path), "--data-dir", str(data_dir))
+    assert imported.returncode == 0, imported.stderr
+    table = _run("list", "--data-dir", str(data_dir))
+    assert table.returncode == 0, table.stderr
+    assert "From the far future" in table.stdout and "Second" in table.stdout
+    rows = _strict_json(_run("list", "--json", "--data-dir", str(data_dir)).stdout)
+    assert "From the far future" in [row["title"] for row in rows]
+
+
+def test_an_absurd_time_already_stored_never_breaks_list_or_export(data_dir, tmp_path):
+    """A database written before the import check (or by hand) may hold any REAL."""
+    first, second = _ids(data_dir)
+    conn = sqlite3.connect(data_dir / "chatdesk.sqlite3")
+    with conn:
+        conn.execute("UPDATE conversations SET updated_at = 1e20, created_at = -1e20 "
+                     "WHERE id = ?", (first,))
+        conn.execute("UPDATE conversations SET updated_at = 9e999 WHERE id = ?", (second,))
+        conn.execute("UPDATE messages SET created_at = -9e999")
+    conn.close()
+    table = _run("list", "--data-dir", str(data_dir))
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("unknown time") == 2 and TITLE in table.stdout
+    result = _run("list", "--json", "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    rows = {row["id"]: row for row in _strict_json(result.stdout)}
+    assert rows[first]["updated_at"] is None and rows[second]["updated_at"] is None
+    out = tmp_path / "out"
+    exported = _run("export", "--all", "--format", "md", "--out", str(out),
+                    "--data-dir", str(data_dir))
+    assert exported.returncode == 0, exported.stderr
+    assert "unknown time" in (out / "Second.md").read_text(encoding="utf-8")

@@ -584,3 +584,20 @@ def test_a_transaction_keeps_all_writes_or_none(tmp_path):
         raise RuntimeError("a later write failed")
     assert [c.title for c in store.list_conversations()] == ["two", "one"]
     store.close()
+
+
+@pytest.mark.parametrize("absurd", [1e20, -1e20, float("nan"), float("inf"), float("-inf")])
+def test_an_imported_absurd_time_becomes_the_import_time(db, clock, absurd):
+    """Issue 18.5: a time out of any calendar's range is refused at import, so nothing
+    stored can break a listing later; it is treated as unknown (the import time)."""
+    with HistoryStore.open(db, clock=clock) as store:
+        before = clock.now
+        conversation = store.import_conversation(
+            "odd times", [NewMessage(1, None, "user", "hi", created_at=absurd),
+                          NewMessage(2, 1, "assistant", "hello", created_at=1_600_000_000)],
+            created_at=absurd, updated_at=absurd)
+        assert before < conversation.created_at <= clock.now
+        assert before < conversation.updated_at <= clock.now
+        first, second = store.thread(conversation.id)
+        assert before < first.created_at <= clock.now
+        assert second.created_at == 1_600_000_000  # a real time is kept

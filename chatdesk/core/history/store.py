@@ -57,6 +57,7 @@ from chatdesk.core.history.schema import FINAL_STATES, MIGRATIONS, ROLES, SCHEMA
 from chatdesk.core.history.search import make_snippet, parse_query
 from chatdesk.core.history.sqlite_errors import classify_error, damage_reason, guarded, is_busy
 from chatdesk.core.history.totals import sum_answers, sum_answers_by_day
+from chatdesk.core.timestamps import usable_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +268,16 @@ class HistoryStore:
     def _now(self) -> float:
         return float(self._clock())
 
+    def _given_time(self, value: float | None, now: float | None = None) -> float:
+        """An imported time if it is a real one, else ``now``: a time such as 1e20 or NaN
+        once made every later listing raise, so none is ever stored."""
+        seconds = usable_timestamp(value)
+        if seconds is None:
+            if value is not None:
+                log.warning("history: an imported time %r is out of range; using now", value)
+            return self._now() if now is None else now
+        return seconds
+
     # -- conversations -------------------------------------------------------------------
     @guarded
     def create_conversation(self, title: str = "New chat", *, system_prompt: str = "",
@@ -396,7 +407,7 @@ class HistoryStore:
             "model, sampling_json, stats_json, energy_json, state, stop_reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (conversation_id, parent_id, role, content,
-             self._now() if created_at is None else float(created_at), model,
+             self._given_time(created_at), model,
              dump_json(sampling), dump_json(stats), dump_json(energy), state,
              enum_value(stop_reason)))
         return int(cursor.lastrowid or 0)
@@ -571,8 +582,8 @@ class HistoryStore:
             cursor = conn.execute(
                 "INSERT INTO conversations (title, created_at, updated_at, pinned, "
                 "system_prompt, settings_json, model) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (title, now if created_at is None else float(created_at),
-                 now if updated_at is None else float(updated_at), 1 if pinned else 0,
+                (title, self._given_time(created_at, now),
+                 self._given_time(updated_at, now), 1 if pinned else 0,
                  system_prompt, dump_json(settings or {}), model))
             conversation_id = int(cursor.lastrowid or 0)
             for item in messages:
