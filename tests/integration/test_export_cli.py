@@ -12,8 +12,10 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from unprivileged import UNPRIVILEGED, made_read_only, needs_posix_permissions
 
 from chatdesk.core.history import HistoryStore, NewMessage
 
@@ -21,14 +23,14 @@ RUN_TIMEOUT_S = 120
 TITLE = "CLI: export/import ✓ 日本"
 
 
-def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-         ) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+         **popen: Any) -> subprocess.CompletedProcess[str]:
     child_env = {k: v for k, v in os.environ.items() if k != "CHATDESK_DATA_DIR"}
     child_env.update(env or {})
     child_env["QT_QPA_PLATFORM"] = "offscreen"
     return subprocess.run([sys.executable, "-m", "chatdesk", *args], capture_output=True,
                           text=True, encoding="utf-8", timeout=RUN_TIMEOUT_S, env=child_env,
-                          cwd=cwd)
+                          cwd=cwd, **popen)
 
 
 @pytest.fixture
@@ -215,3 +217,38 @@ def test_an_absurd_time_already_stored_never_breaks_list_or_export(data_dir, tmp
                     "--data-dir", str(data_dir))
     assert exported.returncode == 0, exported.stderr
     assert "unknown time" in (out / "Second.md").read_text(encoding="utf-8")
+
+
+@needs_posix_permissions
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_history_lists_and_exports_and_refuses_an_import(data_dir, tmp_path,
+                                                                     what):
+    """Issue 18.8: list, export and import all failed with 'attempt to write a readonly
+    database'. The children meet permissions as a user does (tests run as root)."""
+    database = data_dir / "chatdesk.sqlite3"
+    before = database.read_bytes()
+    first = _ids(data_dir)[1]
+    out = tmp_path / "out"
+    out.mkdir()
+    document = tmp_path / "chat.json"
+    document.write_text(json.dumps({
+        "format": "chatdesk-conversation", "version": 1, "conversation": {"title": "new"},
+        "messages": [{"id": 1, "parent": None, "role": "user", "content": "q"}]}),
+        encoding="utf-8")
+    with made_read_only(database if what == "file" else data_dir):
+        table = _run("list", "--data-dir", str(data_dir), **UNPRIVILEGED)
+        rows = _run("list", "--json", "--data-dir", str(data_dir), **UNPRIVILEGED)
+        exported = _run("export", str(first), "--format", "md", "--out", str(out),
+                        "--data-dir", str(data_dir), **UNPRIVILEGED)
+        imported = _run("import", str(document), "--data-dir", str(data_dir),
+                        **UNPRIVILEGED)
+    assert table.returncode == 0, table.stderr
+    assert TITLE in table.stdout and "Second" in table.stdout
+    assert [r["title"] for r in json.loads(rows.stdout)] == ["Second", TITLE]
+    assert exported.returncode == 0, exported.stderr
+    assert "First answer" not in Path(exported.stdout.strip()).read_text(encoding="utf-8")
+    assert imported.returncode != 0 and imported.stdout == ""
+    lines = imported.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in imported.stderr, imported.stderr
+    assert f"The history is read-only ({database}): changes cannot be saved." in lines[0]
+    assert database.read_bytes() == before

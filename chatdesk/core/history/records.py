@@ -32,6 +32,17 @@ class DatabaseBusyError(HistoryError):
     """Another connection held the write lock longer than BUSY_TIMEOUT_MS; try again."""
 
 
+class ReadOnlyHistoryError(HistoryError):
+    """A write to a history opened read-only (its file or folder is not writable).
+
+    ``str(error)`` is the sentence for the user; reading keeps working.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"The history is read-only ({path}): changes cannot be saved.")
+        self.path = path
+
+
 class DamagedDatabaseError(HistoryError):
     """The history file cannot be used; ``reason`` says why in words for the user.
 

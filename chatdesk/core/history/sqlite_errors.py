@@ -1,5 +1,5 @@
-"""Which sqlite3 errors mean a damaged file or a busy lock, and the decorator that turns
-them into the store's own errors.
+"""Which sqlite3 errors mean a damaged file, a busy lock or a read-only file, and the
+decorator that turns them into the store's own errors.
 
 Damage found mid-session must surface as the same DamagedDatabaseError as damage found at
 open, never as a raw sqlite3 error from whichever query hit it.
@@ -13,8 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from chatdesk.core.history.records import DamagedDatabaseError, DamageKind, DatabaseBusyError
+from chatdesk.core.history.records import (
+    DamagedDatabaseError,
+    DamageKind,
+    DatabaseBusyError,
+    ReadOnlyHistoryError,
+)
 
+_SQLITE_READONLY = 8
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 
@@ -43,6 +49,14 @@ def is_busy(exc: sqlite3.Error) -> bool:
                                                           or "busy" in message)
 
 
+def is_read_only(exc: sqlite3.Error) -> bool:
+    """SQLite refused a write because the file, its folder or its mount is read-only."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == _SQLITE_READONLY:
+        return True
+    return "readonly database" in str(exc).lower()
+
+
 def damage_reason(kind: DamageKind, exc: BaseException) -> str:
     if kind == "not_a_database":
         return f"The file is not a chatdesk history database (SQLite says: {exc})."
@@ -67,6 +81,8 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
                 raise DamagedDatabaseError(path, damage_reason(kind, exc), kind) from exc
             if is_busy(exc):
                 raise DatabaseBusyError(f"{path}: the history is busy ({exc})") from exc
+            if is_read_only(exc):  # e.g. the file was made read-only while open
+                raise ReadOnlyHistoryError(path) from exc
             raise
 
     return wrapper

@@ -41,6 +41,7 @@ from chatdesk.core.history.records import (
     DatabaseBusyError,
     NewMessage,
     NotFoundError,
+    ReadOnlyHistoryError,
     SearchHit,
     StoredMessage,
     ThreadMessage,
@@ -55,7 +56,13 @@ from chatdesk.core.history.rows import (
 )
 from chatdesk.core.history.schema import FINAL_STATES, MIGRATIONS, ROLES, SCHEMA_VERSION, STATES
 from chatdesk.core.history.search import make_snippet, parse_query
-from chatdesk.core.history.sqlite_errors import classify_error, damage_reason, guarded, is_busy
+from chatdesk.core.history.sqlite_errors import (
+    classify_error,
+    damage_reason,
+    guarded,
+    is_busy,
+    is_read_only,
+)
 from chatdesk.core.history.totals import sum_answers, sum_answers_by_day
 from chatdesk.core.timestamps import usable_timestamp
 
@@ -92,14 +99,45 @@ def _writer_alive(writer: str | None) -> bool:
         return False
 
 
+def _writable(path: Path) -> bool:
+    """Whether this user may write the database file and create files beside it (SQLite
+    needs its folder for the -wal, -shm or -journal file)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    timeout = BUSY_TIMEOUT_MS / 1000
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(str(path), isolation_level=None, timeout=timeout)
+    uri = path.absolute().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=timeout)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if not is_read_only(exc):
+            raise
+    # A WAL database in a folder this user cannot write: there is no -shm file to share
+    # the WAL index through, and none can be made. Read the file as immutable instead;
+    # what a -wal left by a crash holds is then not seen.
+    if Path(f"{path}-wal").exists():
+        log.warning("history %s: read as immutable; the changes in its -wal file are not "
+                    "shown", path)
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                           timeout=timeout)
+
+
 # -- the store ---------------------------------------------------------------------------
 class HistoryStore:
     """One connection to the history database; use it from the thread that opened it."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, read_only: bool = False) -> None:
         """Use ``HistoryStore.open``; this only wraps an already configured connection."""
         self.path = path
+        self.read_only = read_only  # opened for reading only: every write raises
         self._conn = conn
         self._clock = clock
         self._closed = False
@@ -109,23 +147,40 @@ class HistoryStore:
 
     # -- opening and closing ------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, *, check_integrity: bool = True,
+    def open(cls, path: Path, *, read_only: bool | None = None, check_integrity: bool = True,
              clock: Callable[[], float] = time.time) -> HistoryStore:
         """Open (creating and migrating as needed) the history at ``path``.
+
+        ``read_only``: by default a history this user cannot write (the file or its
+        folder; or SQLite finds it cannot, e.g. on a read-only mount) is opened for
+        reading, so listing and exporting still work; ``True`` forces that, ``False``
+        refuses it. A read-only store creates and migrates nothing, and every write
+        raises ReadOnlyHistoryError. ``read_only`` tells which one this is.
 
         Raises DamagedDatabaseError once, with a plain reason, when the file is not a
         database, is damaged (``PRAGMA quick_check`` reads every page, so damage is found
         here rather than in the middle of a chat), or was written by a newer chatdesk.
         """
         path = Path(path)
+        if read_only is not None:
+            return cls._open(path, read_only, check_integrity, clock)
+        if path.exists() and not _writable(path):
+            return cls._open(path, True, check_integrity, clock)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), isolation_level=None,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            return cls._open(path, False, check_integrity, clock)
+        except ReadOnlyHistoryError:
+            log.warning("history %s: SQLite cannot write it; opening it read-only", path)
+            return cls._open(path, True, check_integrity, clock)
+
+    @classmethod
+    def _open(cls, path: Path, read_only: bool, check_integrity: bool,
+              clock: Callable[[], float]) -> HistoryStore:
+        try:
+            conn = _connect(path, read_only)
         except (OSError, sqlite3.Error) as exc:
             raise DamagedDatabaseError(path, f"The history database cannot be opened: {exc}.",
                                        "unreadable") from exc
-        store = cls(path, conn, clock)
+        store = cls(path, conn, clock, read_only=read_only)
         try:
             store._prepare(check_integrity)
         except BaseException as exc:
@@ -138,6 +193,8 @@ class HistoryStore:
             if is_busy(exc):
                 raise DatabaseBusyError(f"{path}: the history is locked by another program "
                                         f"({exc})") from exc
+            if is_read_only(exc):
+                raise ReadOnlyHistoryError(path) from exc
             raise DamagedDatabaseError(path, f"The history database cannot be read: {exc}.",
                                        "unreadable") from exc
         return store
@@ -158,22 +215,31 @@ class HistoryStore:
                 raise DamagedDatabaseError(
                     self.path, "The file is an SQLite database, but not a chatdesk history.",
                     "foreign")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            log.warning("history %s: journal mode is %s, not WAL", self.path, mode)
+        if not self.read_only:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("history %s: journal mode is %s, not WAL", self.path, mode)
         conn.execute("PRAGMA foreign_keys = ON")
-        # NORMAL in WAL mode: a commit survives the process being killed (what
-        # append_answer_text promises); only a power cut may lose the last few, never
-        # consistency. FULL would fsync on the GUI thread several times a second.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA secure_delete = ON")  # deleted chats leave no readable trace
-        conn.execute("PRAGMA journal_size_limit = 16777216")
+        if not self.read_only:
+            # NORMAL in WAL mode: a commit survives the process being killed (what
+            # append_answer_text promises); only a power cut may lose the last few, never
+            # consistency. FULL would fsync on the GUI thread several times a second.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted chats leave no readable trace
+            conn.execute("PRAGMA journal_size_limit = 16777216")
         if check_integrity and version > 0:
             problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
                 raise DamagedDatabaseError(
                     self.path, "The history database is damaged (SQLite's check says: "
                     + "; ".join(problems) + ").", "corrupt")
+        if self.read_only:
+            if version < SCHEMA_VERSION:
+                raise DamagedDatabaseError(
+                    self.path, f"The history is read-only, and it needs an upgrade (schema "
+                    f"version {version} to {SCHEMA_VERSION}) that cannot be saved. Make it "
+                    "writable and open it once.", "unreadable")
+            return  # answers left 'streaming' stay so: marking them would be a write
         self._migrate()
         self.mark_interrupted_answers()
 
@@ -212,8 +278,9 @@ class HistoryStore:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.execute("PRAGMA optimize")
+        if not self.read_only:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA optimize")
         self._conn.close()
 
     def __enter__(self) -> HistoryStore:
@@ -230,6 +297,8 @@ class HistoryStore:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taking the write lock at once (no upgrade deadlock)."""
+        if self.read_only:
+            raise ReadOnlyHistoryError(self.path)
         if self._conn.in_transaction:  # nested: the outer transaction commits
             yield self._conn
             return
