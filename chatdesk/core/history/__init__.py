@@ -6,7 +6,9 @@ The package, bottom to top (an arrow only runs down this list, so there is no cy
 * ``schema``: the DDL, the migrations, the column layouts recovery reads.
 * ``records``: the frozen records the store hands out, and its errors.
 * ``rows``: records to SQLite rows and back.
-* ``sqlite_errors``: which sqlite3 errors mean damage or a busy lock.
+* ``sqlite_errors``: which sqlite3 errors mean damage, a busy lock or a read-only file.
+* ``connection``: opening the file for writing, or read-only when it cannot be written.
+* ``writers``: which process streams an answer, so a dead one's becomes 'incomplete'.
 * ``tree``, ``totals``: the answer tree and the sums, as SQL over a connection.
 * ``store``: ``HistoryStore``, the one connection; owns transactions.
 * ``recovery``: ``recover()`` for a damaged file; it uses the store, never the reverse.

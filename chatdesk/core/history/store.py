@@ -22,9 +22,7 @@ docs/history.md documents the schema, the JSON keys the totals read, and the sea
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -32,9 +30,8 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
-import psutil
-
 from chatdesk.core.history import tree
+from chatdesk.core.history.connection import connect, writable
 from chatdesk.core.history.records import (
     Conversation,
     DamagedDatabaseError,
@@ -64,69 +61,12 @@ from chatdesk.core.history.sqlite_errors import (
     is_read_only,
 )
 from chatdesk.core.history.totals import sum_answers, sum_answers_by_day
+from chatdesk.core.history.writers import writer_alive, writer_id
 from chatdesk.core.timestamps import usable_timestamp
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-
-
-@functools.cache
-def writer_id() -> str:
-    """This process, as 'pid:start time', stamped on the answers it streams."""
-    pid = os.getpid()
-    try:
-        started = psutil.Process(pid).create_time()
-    except psutil.Error:
-        started = 0.0
-    return f"{pid}:{started!r}"
-
-
-def _writer_alive(writer: str | None) -> bool:
-    """Whether the process that began a streaming answer still runs (so it may finish it).
-
-    The start time guards against a recycled pid. An unreadable stamp counts as dead.
-    """
-    if not writer:
-        return False
-    if writer == writer_id():
-        return True
-    try:
-        pid_text, started_text = writer.split(":", 1)
-        process = psutil.Process(int(pid_text))
-        return abs(process.create_time() - float(started_text)) < 1.0
-    except (ValueError, psutil.Error):
-        return False
-
-
-def _writable(path: Path) -> bool:
-    """Whether this user may write the database file and create files beside it (SQLite
-    needs its folder for the -wal, -shm or -journal file)."""
-    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-
-
-def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
-    timeout = BUSY_TIMEOUT_MS / 1000
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return sqlite3.connect(str(path), isolation_level=None, timeout=timeout)
-    uri = path.absolute().as_uri()
-    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=timeout)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.OperationalError as exc:
-        conn.close()
-        if not is_read_only(exc):
-            raise
-    # A WAL database in a folder this user cannot write: there is no -shm file to share
-    # the WAL index through, and none can be made. Read the file as immutable instead;
-    # what a -wal left by a crash holds is then not seen.
-    if Path(f"{path}-wal").exists():
-        log.warning("history %s: read as immutable; the changes in its -wal file are not "
-                    "shown", path)
-    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
-                           timeout=timeout)
 
 
 # -- the store ---------------------------------------------------------------------------
@@ -164,7 +104,7 @@ class HistoryStore:
         path = Path(path)
         if read_only is not None:
             return cls._open(path, read_only, check_integrity, clock)
-        if path.exists() and not _writable(path):
+        if path.exists() and not writable(path):
             return cls._open(path, True, check_integrity, clock)
         try:
             return cls._open(path, False, check_integrity, clock)
@@ -176,7 +116,7 @@ class HistoryStore:
     def _open(cls, path: Path, read_only: bool, check_integrity: bool,
               clock: Callable[[], float]) -> HistoryStore:
         try:
-            conn = _connect(path, read_only)
+            conn = connect(path, read_only, BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
             raise DamagedDatabaseError(path, f"The history database cannot be opened: {exc}.",
                                        "unreadable") from exc
@@ -254,7 +194,7 @@ class HistoryStore:
         with self._write() as conn:
             rows = conn.execute("SELECT id, writer FROM messages "
                                 "WHERE state = 'streaming'").fetchall()
-            dead = [(row[0],) for row in rows if not _writer_alive(row[1])]
+            dead = [(row[0],) for row in rows if not writer_alive(row[1])]
             conn.executemany("UPDATE messages SET state = 'incomplete', writer = NULL "
                              "WHERE id = ?", dead)
         if dead:
