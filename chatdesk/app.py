@@ -67,11 +67,11 @@ def open_history_or_recover(path: Path) -> HistoryStore | None:
     crash loop: recover (keep a copy, start fresh, rescue what can be read) or quit."""
     from PySide6.QtWidgets import QMessageBox
 
-    from chatdesk.core.history import DamagedDatabaseError, HistoryStore
-    from chatdesk.core.history_recovery import recover
+    from chatdesk.core.history import DamagedDatabaseError, HistoryStore, ReadOnlyHistoryError
+    from chatdesk.core.history.recovery import recover
 
     try:
-        return HistoryStore.open(path)
+        store = HistoryStore.open(path)
     except DamagedDatabaseError as damaged:
         log.error("history damaged: %s", damaged)
         advice = {
@@ -106,6 +106,12 @@ def open_history_or_recover(path: Path) -> HistoryStore | None:
             f"{report.messages_rescued} messages. The damaged file was kept as "
             f"{report.backup_path}.")
         return HistoryStore.open(path)
+    if store.read_only:  # the file or its folder is not writable: say so once, up front
+        notice = str(ReadOnlyHistoryError(path))
+        log.warning("%s", notice)
+        QMessageBox.warning(None, "chatdesk", f"{notice} Your chats can still be read, "
+                            "searched and exported.")
+    return store
 
 
 def build_window(host: EngineHost, paths: AppPaths, settings: Settings,

@@ -465,10 +465,12 @@ def _export(history: Any, args: argparse.Namespace) -> int:
 
 
 def _list_conversations(history: Any, as_json: bool) -> int:
-    from datetime import datetime
+    from chatdesk.core.timestamps import format_timestamp, usable_timestamp
 
+    # a stored time out of range (an old import, a hand edit) is null, never an error
     rows = [{"id": c.id, "title": c.title, "messages": history.message_count(c.id),
-             "created_at": c.created_at, "updated_at": c.updated_at, "pinned": c.pinned,
+             "created_at": usable_timestamp(c.created_at),
+             "updated_at": usable_timestamp(c.updated_at), "pinned": c.pinned,
              "model": c.model} for c in history.list_conversations()]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -478,7 +480,7 @@ def _list_conversations(history: Any, as_json: bool) -> int:
         return 0
     table = [("ID", "MESSAGES", "UPDATED", "TITLE")]
     for row in rows:
-        when = datetime.fromtimestamp(row["updated_at"]).strftime("%Y-%m-%d %H:%M")
+        when = format_timestamp(row["updated_at"], "%Y-%m-%d %H:%M")
         title = " ".join(row["title"].split())
         table.append((str(row["id"]), str(row["messages"]), when,
                       title if len(title) <= 70 else title[:69] + "…"))

@@ -21,10 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatdesk.core.timestamps import format_timestamp
+
 SEARCH_DELAY_MS = 200  # search once typing pauses, not per keystroke
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 HIT_ROLE = Qt.ItemDataRole.UserRole + 1
+TITLE_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def highlight_snippet(snippet: str, start: str, end: str) -> str:
@@ -93,7 +96,11 @@ class ConversationList(QWidget):
                 title = conversation.title or self.tr("Untitled")
                 item = QListWidgetItem(("📌 " if conversation.pinned else "") + title)
                 item.setData(ID_ROLE, conversation.id)
-                item.setToolTip(title)
+                item.setData(TITLE_ROLE, title)
+                when = format_timestamp(conversation.updated_at, "%Y-%m-%d %H:%M",
+                                        unknown=self.tr("unknown time"))
+                item.setToolTip(self.tr("{title}\nLast used: {when}").format(title=title,
+                                                                              when=when))
                 self.list.addItem(item)
                 if conversation.id == current_id:
                     self.list.setCurrentItem(item)
@@ -132,7 +139,7 @@ class ConversationList(QWidget):
 
     def ask_rename(self, conversation_id: int) -> None:
         item = self._item(conversation_id)
-        old = item.toolTip() if item is not None else ""
+        old = str(item.data(TITLE_ROLE)) if item is not None else ""
         title, ok = QInputDialog.getText(self, self.tr("Rename conversation"),
                                          self.tr("Title:"), text=old)
         if ok and title.strip():

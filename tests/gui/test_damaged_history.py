@@ -83,3 +83,34 @@ def test_another_programs_database_is_never_recovered_over(qtbot, tmp_path: Path
     timer.stop()
     assert path.read_bytes() == before
     assert len(texts) == 1 and "left untouched" in texts[0], texts
+
+
+def test_a_read_only_history_opens_for_reading_and_says_so_once(qtbot, tmp_path: Path,
+                                                                 monkeypatch):
+    """Issue 18.8. Tests run as root, which writes through any file mode, so os.access
+    is told what a user without write permission would hear (the CLI tests use a child
+    process without that override)."""
+    import os
+
+    path = tmp_path / "chatdesk.sqlite3"
+    with HistoryStore.open(path) as store:
+        store.create_conversation("Readable")
+    before = path.read_bytes()
+    real_access = os.access
+
+    def access(target, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(target) in (path, tmp_path):
+            return False
+        return real_access(target, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    texts: list[str] = []
+    timer = answer_dialogs(texts, "OK")
+    store = open_history_or_recover(path)
+    timer.stop()
+    assert store is not None and store.read_only
+    assert [c.title for c in store.list_conversations()] == ["Readable"]
+    store.close()
+    assert texts == [f"The history is read-only ({path}): changes cannot be saved. Your "
+                     "chats can still be read, searched and exported."]
+    assert path.read_bytes() == before

@@ -202,3 +202,27 @@ def test_defaults_for_new_chats_come_from_settings(qtbot, open_window, app_paths
     save_settings(app_paths.settings_file, Settings(sampling=custom))
     window = open_window()
     assert window.sampling_panel.sampling().temperature == pytest.approx(0.33)
+
+
+def test_the_sidebar_shows_when_a_chat_was_used_and_survives_absurd_times(
+        qtbot, open_window, app_paths):
+    """Issue 18.5: a row with a time out of range (written by hand or by an old import)
+    still lists; its tooltip says the time is unknown, a normal one gives the date."""
+    import sqlite3
+
+    from chatdesk.core.history import NewMessage
+
+    with HistoryStore.open(app_paths.database) as store:
+        odd = store.import_conversation("Odd", [NewMessage(1, None, "user", "q")])
+        store.import_conversation("Normal", [NewMessage(1, None, "user", "q")],
+                                  created_at=1_700_000_000, updated_at=1_700_000_000)
+    conn = sqlite3.connect(app_paths.database)
+    with conn:
+        conn.execute("UPDATE conversations SET updated_at = 1e20, created_at = -9e999 "
+                     "WHERE id = ?", (odd.id,))
+    conn.close()
+    window = open_window()
+    tips = {window.sidebar.list.item(row).text(): window.sidebar.list.item(row).toolTip()
+            for row in range(window.sidebar.list.count())}
+    assert tips["Odd"] == "Odd\nLast used: unknown time"
+    assert tips["Normal"].startswith("Normal\nLast used: 2023-11-")

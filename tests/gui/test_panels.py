@@ -144,6 +144,7 @@ class FakeConversation:
     id: int
     title: str
     pinned: bool = False
+    updated_at: float = 1_700_000_000.0
 
 
 @dataclass(frozen=True)

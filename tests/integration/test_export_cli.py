@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from unprivileged import UNPRIVILEGED, made_read_only, needs_posix_permissions
 
 from chatdesk.core.history import HistoryStore, NewMessage
 
@@ -20,14 +23,14 @@ RUN_TIMEOUT_S = 120
 TITLE = "CLI: export/import ✓ 日本"
 
 
-def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-         ) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+         **popen: Any) -> subprocess.CompletedProcess[str]:
     child_env = {k: v for k, v in os.environ.items() if k != "CHATDESK_DATA_DIR"}
     child_env.update(env or {})
     child_env["QT_QPA_PLATFORM"] = "offscreen"
     return subprocess.run([sys.executable, "-m", "chatdesk", *args], capture_output=True,
                           text=True, encoding="utf-8", timeout=RUN_TIMEOUT_S, env=child_env,
-                          cwd=cwd)
+                          cwd=cwd, **popen)
 
 
 @pytest.fixture
@@ -164,3 +167,88 @@ def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(data_dir, tmp_path, a
 def test_export_from_a_missing_history_is_an_error(tmp_path):
     result = _run("export", "1", "--format", "md", "--data-dir", str(tmp_path / "none"))
     assert result.returncode == 1 and "there is no history" in result.stderr
+
+
+def _strict_json(text: str) -> object:
+    """json.loads that refuses NaN/Infinity, which are not JSON (other tools choke on them)."""
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_imported_absurd_time_never_breaks_the_listing(data_dir, tmp_path):
+    """Issue 18.5: `import` of a chat dated 1e20 broke `list` for good (OverflowError)."""
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps({
+        "format": "chatdesk-conversation", "version": 1,
+        "conversation": {"title": "From the far future", "created_at": 1e20,
+                         "updated_at": -1e20, "current_message": 1},
+        "messages": [{"id": 1, "parent": None, "role": "user", "content": "hi",
+                      "created_at": 1e20}]}), encoding="utf-8")
+    imported = _run("import", str(path), "--data-dir", str(data_dir))
+    assert imported.returncode == 0, imported.stderr
+    table = _run("list", "--data-dir", str(data_dir))
+    assert table.returncode == 0, table.stderr
+    assert "From the far future" in table.stdout and "Second" in table.stdout
+    rows = _strict_json(_run("list", "--json", "--data-dir", str(data_dir)).stdout)
+    assert "From the far future" in [row["title"] for row in rows]
+
+
+def test_an_absurd_time_already_stored_never_breaks_list_or_export(data_dir, tmp_path):
+    """A database written before the import check (or by hand) may hold any REAL."""
+    first, second = _ids(data_dir)
+    conn = sqlite3.connect(data_dir / "chatdesk.sqlite3")
+    with conn:
+        conn.execute("UPDATE conversations SET updated_at = 1e20, created_at = -1e20 "
+                     "WHERE id = ?", (first,))
+        conn.execute("UPDATE conversations SET updated_at = 9e999 WHERE id = ?", (second,))
+        conn.execute("UPDATE messages SET created_at = -9e999")
+    conn.close()
+    table = _run("list", "--data-dir", str(data_dir))
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("unknown time") == 2 and TITLE in table.stdout
+    result = _run("list", "--json", "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    rows = {row["id"]: row for row in _strict_json(result.stdout)}
+    assert rows[first]["updated_at"] is None and rows[second]["updated_at"] is None
+    out = tmp_path / "out"
+    exported = _run("export", "--all", "--format", "md", "--out", str(out),
+                    "--data-dir", str(data_dir))
+    assert exported.returncode == 0, exported.stderr
+    assert "unknown time" in (out / "Second.md").read_text(encoding="utf-8")
+
+
+@needs_posix_permissions
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_history_lists_and_exports_and_refuses_an_import(data_dir, tmp_path,
+                                                                     what):
+    """Issue 18.8: list, export and import all failed with 'attempt to write a readonly
+    database'. The children meet permissions as a user does (tests run as root)."""
+    database = data_dir / "chatdesk.sqlite3"
+    before = database.read_bytes()
+    first = _ids(data_dir)[1]
+    out = tmp_path / "out"
+    out.mkdir()
+    document = tmp_path / "chat.json"
+    document.write_text(json.dumps({
+        "format": "chatdesk-conversation", "version": 1, "conversation": {"title": "new"},
+        "messages": [{"id": 1, "parent": None, "role": "user", "content": "q"}]}),
+        encoding="utf-8")
+    with made_read_only(database if what == "file" else data_dir):
+        table = _run("list", "--data-dir", str(data_dir), **UNPRIVILEGED)
+        rows = _run("list", "--json", "--data-dir", str(data_dir), **UNPRIVILEGED)
+        exported = _run("export", str(first), "--format", "md", "--out", str(out),
+                        "--data-dir", str(data_dir), **UNPRIVILEGED)
+        imported = _run("import", str(document), "--data-dir", str(data_dir),
+                        **UNPRIVILEGED)
+    assert table.returncode == 0, table.stderr
+    assert TITLE in table.stdout and "Second" in table.stdout
+    assert [r["title"] for r in json.loads(rows.stdout)] == ["Second", TITLE]
+    assert exported.returncode == 0, exported.stderr
+    assert "First answer" not in Path(exported.stdout.strip()).read_text(encoding="utf-8")
+    assert imported.returncode != 0 and imported.stdout == ""
+    lines = imported.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in imported.stderr, imported.stderr
+    assert f"The history is read-only ({database}): changes cannot be saved." in lines[0]
+    assert database.read_bytes() == before

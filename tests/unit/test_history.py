@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from chatdesk.core import history_schema
 from chatdesk.core.events import GenerationResult, StopReason
 from chatdesk.core.history import (
     Conversation,
@@ -22,7 +21,8 @@ from chatdesk.core.history import (
     ThreadMessage,
     stats_from_result,
 )
-from chatdesk.core.history_schema import SCHEMA_VERSION
+from chatdesk.core.history import schema as history_schema
+from chatdesk.core.history.schema import SCHEMA_VERSION
 from chatdesk.core.sampling import SamplingParams
 
 
@@ -130,8 +130,9 @@ def test_a_second_migration_is_one_function(db, monkeypatch):
     def to_v2(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE conversations ADD COLUMN folder TEXT")
 
-    monkeypatch.setattr("chatdesk.core.history.MIGRATIONS", [*history_schema.MIGRATIONS, to_v2])
-    monkeypatch.setattr("chatdesk.core.history.SCHEMA_VERSION", 2)
+    monkeypatch.setattr("chatdesk.core.history.store.MIGRATIONS",
+                        [*history_schema.MIGRATIONS, to_v2])
+    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 2)
     with HistoryStore.open(db) as store:
         assert store.schema_version == 2
         columns = {r[1] for r in store._conn.execute("PRAGMA table_info(conversations)")}
@@ -147,9 +148,9 @@ def test_a_failing_migration_leaves_the_old_version(db, monkeypatch):
         conn.execute("ALTER TABLE conversations ADD COLUMN half TEXT")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("chatdesk.core.history.MIGRATIONS",
+    monkeypatch.setattr("chatdesk.core.history.store.MIGRATIONS",
                         [*history_schema.MIGRATIONS, broken])
-    monkeypatch.setattr("chatdesk.core.history.SCHEMA_VERSION", 2)
+    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 2)
     with pytest.raises(RuntimeError):
         HistoryStore.open(db)
     raw = sqlite3.connect(db)
@@ -413,7 +414,7 @@ def test_appending_to_a_deleted_answer_is_harmless(store):
 def test_open_turns_streaming_answers_into_incomplete_keeping_the_text(db, clock, monkeypatch):
     # Stamp the answer as written by a process that is gone: pid 1 exists, but it did not
     # start at time 0, so a recycled pid does not pass for the writer either.
-    monkeypatch.setattr("chatdesk.core.history.writer_id", lambda: "1:0.0")
+    monkeypatch.setattr("chatdesk.core.history.store.writer_id", lambda: "1:0.0")
     first = HistoryStore.open(db, clock=clock)
     conversation = first.create_conversation()
     user = first.add_message(conversation.id, "user", "write a poem")
@@ -549,7 +550,7 @@ def test_a_store_belongs_to_its_thread_and_a_worker_opens_its_own(store, db):
 
 
 def test_a_write_lock_held_too_long_is_a_busy_error_not_a_crash(db, monkeypatch):
-    monkeypatch.setattr("chatdesk.core.history.BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr("chatdesk.core.history.store.BUSY_TIMEOUT_MS", 100)
     with HistoryStore.open(db) as store:
         conversation = store.create_conversation("x")
         other = sqlite3.connect(db, isolation_level=None)
@@ -583,3 +584,20 @@ def test_a_transaction_keeps_all_writes_or_none(tmp_path):
         raise RuntimeError("a later write failed")
     assert [c.title for c in store.list_conversations()] == ["two", "one"]
     store.close()
+
+
+@pytest.mark.parametrize("absurd", [1e20, -1e20, float("nan"), float("inf"), float("-inf")])
+def test_an_imported_absurd_time_becomes_the_import_time(db, clock, absurd):
+    """Issue 18.5: a time out of any calendar's range is refused at import, so nothing
+    stored can break a listing later; it is treated as unknown (the import time)."""
+    with HistoryStore.open(db, clock=clock) as store:
+        before = clock.now
+        conversation = store.import_conversation(
+            "odd times", [NewMessage(1, None, "user", "hi", created_at=absurd),
+                          NewMessage(2, 1, "assistant", "hello", created_at=1_600_000_000)],
+            created_at=absurd, updated_at=absurd)
+        assert before < conversation.created_at <= clock.now
+        assert before < conversation.updated_at <= clock.now
+        first, second = store.thread(conversation.id)
+        assert before < first.created_at <= clock.now
+        assert second.created_at == 1_600_000_000  # a real time is kept

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from chatdesk.core.history import DamagedDatabaseError, HistoryStore, recover
-from chatdesk.core.history_recovery import RecoveryReport, scan_pages
-from chatdesk.core.history_schema import RAW_COLUMNS
+from chatdesk.core.history import DamagedDatabaseError, HistoryStore
+from chatdesk.core.history.recovery import RecoveryReport, recover, scan_pages
+from chatdesk.core.history.schema import RAW_COLUMNS
 
 PAGE = 4096
 

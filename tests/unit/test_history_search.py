@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, HistoryStore
-from chatdesk.core.history_search import make_snippet, parse_query
+from chatdesk.core.history.search import make_snippet, parse_query
 
 HOSTILE = ['"', '""', "'", "AND", "OR", "NOT", "*", "NEAR(", "NEAR(a b", "-x", "a:b",
            "content:foo", "(", ")", "^", "{x}", "a OR", "'; DROP TABLE messages; --", "%",

@@ -7,7 +7,6 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from chatdesk.core.history import (
@@ -17,6 +16,7 @@ from chatdesk.core.history import (
     StoredMessage,
     ThreadMessage,
 )
+from chatdesk.core.timestamps import format_timestamp
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 ALTERNATIVES_NOTE = ("This file holds the visible thread only; alternatives (regenerated "
@@ -102,12 +102,7 @@ def close_open_fence(text: str) -> str:
 
 def format_time(ts: float | None) -> str:
     """Local time with its UTC offset, to the minute: unambiguous and readable."""
-    if ts is None or not math.isfinite(ts):
-        return "unknown time"
-    try:
-        return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %z")
-    except (OverflowError, OSError, ValueError):
-        return "unknown time"
+    return format_timestamp(ts, "%Y-%m-%d %H:%M %z")
 
 
 def _num(value: Any) -> float | None:

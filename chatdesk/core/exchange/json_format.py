@@ -16,7 +16,7 @@ from typing import Any
 from chatdesk import __version__
 from chatdesk.core.exchange.common import ExchangeError, clean_text, clean_value
 from chatdesk.core.history import Conversation, NewMessage, StoredMessage
-from chatdesk.core.history_schema import ROLES, STATES
+from chatdesk.core.history.schema import ROLES, STATES
 
 FORMAT_NAME = "chatdesk-conversation"
 FORMAT_VERSION = 1

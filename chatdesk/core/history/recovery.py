@@ -8,7 +8,7 @@ Two ways of reading, because damage comes in two shapes:
 * **Page by page**, when SQLite gave up somewhere (the header or a table's root page
   overwritten, the file cut short): every table-leaf page of the file (and of its WAL) is
   parsed by hand following the documented file format (sqlite.org/fileformat.html), and
-  records shaped like our rows (``history_schema.RAW_COLUMNS``, values checked) are kept.
+  records shaped like our rows (``schema.RAW_COLUMNS``, values checked) are kept.
   Free-list pages are skipped and the store writes with ``secure_delete``, so deleted chats
   do not come back.
 
@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatdesk.core.history import HistoryStore
-from chatdesk.core.history_schema import RAW_COLUMNS, RAW_MIN_COLUMNS, ROLES, STATES
+from chatdesk.core.history.schema import RAW_COLUMNS, RAW_MIN_COLUMNS, ROLES, STATES
+from chatdesk.core.history.store import HistoryStore
+from chatdesk.core.history.tree import latest_leaf
 
 log = logging.getLogger(__name__)
 
@@ -563,7 +564,7 @@ def _insert(store: HistoryStore, conversations: dict[int, Row], messages: dict[i
             if saved_ids.get(leaf) != row["id"]:
                 latest = conn.execute("SELECT max(id) FROM messages WHERE conversation_id = ?",
                                       (row["id"],)).fetchone()[0]
-                leaf = None if latest is None else store._latest_leaf(conn, latest)
+                leaf = None if latest is None else latest_leaf(conn, latest)
             conn.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
                          (leaf, row["id"]))
     if placeholders:

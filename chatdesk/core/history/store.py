@@ -1,17 +1,15 @@
-"""Conversation history: SQLite (WAL, FTS5), messages as a tree, written as answers stream.
+"""The history store: one SQLite connection (WAL, FTS5), conversations and messages,
+answers written as they stream.
 
 Why it is shaped like this:
 
-* **A tree, not a list.** Regenerate adds an assistant sibling under the same user
-  message; editing a user message adds a user sibling under the same parent. Nothing is
-  overwritten, so every earlier answer stays reachable (1/3, 2/3 ...). The conversation's
-  ``current_leaf_id`` picks the visible path, which ``thread()`` walks *up* from the leaf,
-  so a 10,000-message conversation costs one indexed lookup per message on the path.
+* **A tree, not a list** (chatdesk.core.history.tree): regenerating or editing adds a
+  sibling, nothing is overwritten, and ``thread()`` walks up from the current leaf.
 * **Streaming answers are committed as they grow** (``append_answer_text``), so killing the
   app mid-answer keeps the text; the next ``open()`` marks it 'incomplete'.
 * **Damage is a state, not a crash.** Any sign of a damaged file surfaces as one
-  ``DamagedDatabaseError`` with a plain reason; ``recover()`` moves the file aside (kept),
-  starts a fresh database and rescues what can be read.
+  ``DamagedDatabaseError`` with a plain reason; ``chatdesk.core.history.recovery.recover``
+  moves the file aside (kept), starts a fresh database and rescues what can be read.
 
 Threads: a ``HistoryStore`` belongs to the thread that opened it (sqlite3 refuses use from
 another thread). The GUI thread owns one; a worker that needs the history opens its own
@@ -24,340 +22,51 @@ docs/history.md documents the schema, the JSON keys the totals read, and the sea
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import enum
-import functools
-import json
 import logging
-import math
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+from typing import Any
 
-import psutil
-
-from chatdesk.core.events import ChatMessage, GenerationResult
-from chatdesk.core.history_schema import (
-    CONVERSATION_COLUMNS,
-    FINAL_STATES,
-    MESSAGE_COLUMNS,
-    MIGRATIONS,
-    ROLES,
-    SCHEMA_VERSION,
-    STATES,
+from chatdesk.core.history import tree
+from chatdesk.core.history.connection import connect, writable
+from chatdesk.core.history.records import (
+    Conversation,
+    DamagedDatabaseError,
+    DatabaseBusyError,
+    NewMessage,
+    NotFoundError,
+    ReadOnlyHistoryError,
+    SearchHit,
+    StoredMessage,
+    ThreadMessage,
 )
-from chatdesk.core.history_search import (
-    SNIPPET_END,
-    SNIPPET_START,
-    make_snippet,
-    parse_query,
-    snippet_parts,
+from chatdesk.core.history.rows import (
+    CONV_COLS,
+    MSG_COLS,
+    conversation_from_row,
+    dump_json,
+    enum_value,
+    message_from_row,
 )
-
-if TYPE_CHECKING:
-    from chatdesk.core.history_recovery import RecoveryReport
-
-__all__ = [
-    "BUSY_TIMEOUT_MS",
-    "SCHEMA_VERSION",
-    "SNIPPET_END",
-    "SNIPPET_START",
-    "Conversation",
-    "DamagedDatabaseError",
-    "DatabaseBusyError",
-    "HistoryError",
-    "HistoryStore",
-    "NewMessage",
-    "NotFoundError",
-    "SearchHit",
-    "StoredMessage",
-    "ThreadMessage",
-    "recover",
-    "stats_from_result",
-]
+from chatdesk.core.history.schema import FINAL_STATES, MIGRATIONS, ROLES, SCHEMA_VERSION, STATES
+from chatdesk.core.history.search import make_snippet, parse_query
+from chatdesk.core.history.sqlite_errors import (
+    classify_error,
+    damage_reason,
+    guarded,
+    is_busy,
+    is_read_only,
+)
+from chatdesk.core.history.totals import sum_answers, sum_answers_by_day
+from chatdesk.core.history.writers import writer_alive, writer_id
+from chatdesk.core.timestamps import usable_timestamp
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-MessageState = Literal["complete", "streaming", "incomplete", "error"]
-DamageKind = Literal["not_a_database", "corrupt", "newer_version", "foreign", "unreadable"]
-
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
-_CONV_COLS = ", ".join(CONVERSATION_COLUMNS)
-_MSG_COLS = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS if c != "writer")
-_MAX_DEPTH = 10_000_000  # a guard against a parent cycle in damaged data, never reached
-
-
-# -- errors ------------------------------------------------------------------------------
-class HistoryError(Exception):
-    """Base of what the history store raises on purpose."""
-
-
-class NotFoundError(HistoryError, LookupError):
-    """No conversation or message with that id (perhaps deleted meanwhile)."""
-
-
-class DatabaseBusyError(HistoryError):
-    """Another connection held the write lock longer than BUSY_TIMEOUT_MS; try again."""
-
-
-class DamagedDatabaseError(HistoryError):
-    """The history file cannot be used; ``reason`` says why in words for the user.
-
-    ``kind`` tells the UI what to offer: 'newer_version' means "update chatdesk" (recovering
-    would throw away a newer app's data model), every other kind means ``recover()``.
-    """
-
-    def __init__(self, path: Path, reason: str, kind: DamageKind = "corrupt") -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-        self.kind = kind
-
-
-# -- what comes out ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    title: str
-    created_at: float
-    updated_at: float
-    pinned: bool
-    deleted_at: float | None
-    system_prompt: str
-    settings: dict[str, Any]
-    model: str | None
-    current_leaf_id: int | None
-
-    @property
-    def deleted(self) -> bool:
-        return self.deleted_at is not None
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    id: int
-    conversation_id: int
-    parent_id: int | None
-    role: str
-    content: str
-    created_at: float
-    model: str | None
-    sampling: dict[str, Any] | None
-    stats: dict[str, Any] | None
-    energy: dict[str, Any] | None
-    state: str
-    stop_reason: str | None
-
-    def to_chat_message(self) -> ChatMessage:
-        """What the engine needs of this message to build a prompt."""
-        return ChatMessage(role=self.role, content=self.content)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class ThreadMessage(StoredMessage):
-    """A message on the visible path, with its place among its alternatives (0-based)."""
-
-    sibling_index: int = 0
-    sibling_count: int = 1
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    message_id: int
-    conversation_id: int
-    conversation_title: str
-    role: str
-    created_at: float
-    snippet: str  # one line; matches wrapped in SNIPPET_START ... SNIPPET_END
-
-    def snippet_parts(self) -> list[tuple[str, bool]]:
-        return snippet_parts(self.snippet)
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """One message for ``import_conversation``; ``key``/``parent_key`` are the caller's ids."""
-
-    key: Hashable
-    parent_key: Hashable | None
-    role: str
-    content: str
-    created_at: float | None = None
-    model: str | None = None
-    sampling: dict[str, Any] | None = None
-    stats: dict[str, Any] | None = None
-    energy: dict[str, Any] | None = None
-    state: str = "complete"
-    stop_reason: str | None = None
-
-
-# -- helpers -----------------------------------------------------------------------------
-def _json_default(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in the history")
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities become null: SQLite's JSON functions reject them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _dump(value: dict[str, Any] | None) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a dict, got {type(value).__name__}")
-    normal = json.loads(json.dumps(value, default=_json_default))
-    return json.dumps(_finite(normal), ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False)
-
-
-def _load(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def _conversation(row: Sequence[Any]) -> Conversation:
-    return Conversation(id=row[0], title=row[1], created_at=row[2], updated_at=row[3],
-                        pinned=bool(row[4]), deleted_at=row[5], system_prompt=row[6],
-                        settings=_load(row[7]) or {}, model=row[8], current_leaf_id=row[9])
-
-
-def _message_kwargs(row: Sequence[Any]) -> dict[str, Any]:
-    return {"id": row[0], "conversation_id": row[1], "parent_id": row[2], "role": row[3],
-            "content": row[4], "created_at": row[5], "model": row[6],
-            "sampling": _load(row[7]), "stats": _load(row[8]), "energy": _load(row[9]),
-            "state": row[10], "stop_reason": row[11]}
-
-
-def _message(row: Sequence[Any]) -> StoredMessage:
-    return StoredMessage(**_message_kwargs(row))
-
-
-def stats_from_result(result: GenerationResult) -> dict[str, Any]:
-    """The per-message statistics dict (the keys docs/history.md lists) of one answer."""
-    return {
-        "prompt_tokens": result.prompt_tokens,
-        "prompt_eval_tokens": result.prompt_eval_tokens,
-        "prompt_eval_s": result.prompt_eval_s,
-        "generated_tokens": result.generated_tokens,
-        "generation_s": result.generation_s,
-        "ttft_s": result.ttft_s,
-        "total_s": result.total_s,
-        "tokens_per_s": result.generation_tokens_per_s,
-        "prompt_tokens_per_s": result.prompt_tokens_per_s,
-        "dropped_turns": result.dropped_turns,
-        "context_used": result.context_used,
-        "context_length": result.context_length,
-    }
-
-
-def classify_error(exc: BaseException) -> DamageKind | None:
-    """Which kind of damage an sqlite3 error means, or None when it is not damage."""
-    if not isinstance(exc, sqlite3.DatabaseError):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    message = str(exc).lower()
-    if code is not None:
-        code &= 0xFF  # extended codes carry the primary code in the low byte
-    if code == _SQLITE_NOTADB or "not a database" in message:
-        return "not_a_database"
-    if code == _SQLITE_CORRUPT or "malformed" in message or "corrupt" in message:
-        return "corrupt"
-    return None
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    message = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in message
-                                                          or "busy" in message)
-
-
-def _damage_reason(kind: DamageKind, exc: BaseException) -> str:
-    if kind == "not_a_database":
-        return f"The file is not a chatdesk history database (SQLite says: {exc})."
-    return f"The history database is damaged (SQLite says: {exc})."
-
-
-@functools.cache
-def writer_id() -> str:
-    """This process, as 'pid:start time', stamped on the answers it streams."""
-    pid = os.getpid()
-    try:
-        started = psutil.Process(pid).create_time()
-    except psutil.Error:
-        started = 0.0
-    return f"{pid}:{started!r}"
-
-
-def _writer_alive(writer: str | None) -> bool:
-    """Whether the process that began a streaming answer still runs (so it may finish it).
-
-    The start time guards against a recycled pid. An unreadable stamp counts as dead.
-    """
-    if not writer:
-        return False
-    if writer == writer_id():
-        return True
-    try:
-        pid_text, started_text = writer.split(":", 1)
-        process = psutil.Process(int(pid_text))
-        return abs(process.create_time() - float(started_text)) < 1.0
-    except (ValueError, psutil.Error):
-        return False
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _guarded(method: Callable[P, R]) -> Callable[P, R]:
-    """Damage found mid-session surfaces as DamagedDatabaseError, like damage found at open."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.DatabaseError as exc:
-            store = args[0]
-            path = store.path if isinstance(store, HistoryStore) else Path("?")
-            kind = classify_error(exc)
-            if kind is not None:
-                raise DamagedDatabaseError(path, _damage_reason(kind, exc), kind) from exc
-            if _is_busy(exc):
-                raise DatabaseBusyError(f"{path}: the history is busy ({exc})") from exc
-            raise
-
-    return wrapper
 
 
 # -- the store ---------------------------------------------------------------------------
@@ -365,9 +74,10 @@ class HistoryStore:
     """One connection to the history database; use it from the thread that opened it."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, read_only: bool = False) -> None:
         """Use ``HistoryStore.open``; this only wraps an already configured connection."""
         self.path = path
+        self.read_only = read_only  # opened for reading only: every write raises
         self._conn = conn
         self._clock = clock
         self._closed = False
@@ -377,23 +87,40 @@ class HistoryStore:
 
     # -- opening and closing ------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, *, check_integrity: bool = True,
+    def open(cls, path: Path, *, read_only: bool | None = None, check_integrity: bool = True,
              clock: Callable[[], float] = time.time) -> HistoryStore:
         """Open (creating and migrating as needed) the history at ``path``.
+
+        ``read_only``: by default a history this user cannot write (the file or its
+        folder; or SQLite finds it cannot, e.g. on a read-only mount) is opened for
+        reading, so listing and exporting still work; ``True`` forces that, ``False``
+        refuses it. A read-only store creates and migrates nothing, and every write
+        raises ReadOnlyHistoryError. ``read_only`` tells which one this is.
 
         Raises DamagedDatabaseError once, with a plain reason, when the file is not a
         database, is damaged (``PRAGMA quick_check`` reads every page, so damage is found
         here rather than in the middle of a chat), or was written by a newer chatdesk.
         """
         path = Path(path)
+        if read_only is not None:
+            return cls._open(path, read_only, check_integrity, clock)
+        if path.exists() and not writable(path):
+            return cls._open(path, True, check_integrity, clock)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), isolation_level=None,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            return cls._open(path, False, check_integrity, clock)
+        except ReadOnlyHistoryError:
+            log.warning("history %s: SQLite cannot write it; opening it read-only", path)
+            return cls._open(path, True, check_integrity, clock)
+
+    @classmethod
+    def _open(cls, path: Path, read_only: bool, check_integrity: bool,
+              clock: Callable[[], float]) -> HistoryStore:
+        try:
+            conn = connect(path, read_only, BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
             raise DamagedDatabaseError(path, f"The history database cannot be opened: {exc}.",
                                        "unreadable") from exc
-        store = cls(path, conn, clock)
+        store = cls(path, conn, clock, read_only=read_only)
         try:
             store._prepare(check_integrity)
         except BaseException as exc:
@@ -402,10 +129,12 @@ class HistoryStore:
                 raise
             kind = classify_error(exc)
             if kind is not None:
-                raise DamagedDatabaseError(path, _damage_reason(kind, exc), kind) from exc
-            if _is_busy(exc):
+                raise DamagedDatabaseError(path, damage_reason(kind, exc), kind) from exc
+            if is_busy(exc):
                 raise DatabaseBusyError(f"{path}: the history is locked by another program "
                                         f"({exc})") from exc
+            if is_read_only(exc):
+                raise ReadOnlyHistoryError(path) from exc
             raise DamagedDatabaseError(path, f"The history database cannot be read: {exc}.",
                                        "unreadable") from exc
         return store
@@ -426,26 +155,35 @@ class HistoryStore:
                 raise DamagedDatabaseError(
                     self.path, "The file is an SQLite database, but not a chatdesk history.",
                     "foreign")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            log.warning("history %s: journal mode is %s, not WAL", self.path, mode)
+        if not self.read_only:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("history %s: journal mode is %s, not WAL", self.path, mode)
         conn.execute("PRAGMA foreign_keys = ON")
-        # NORMAL in WAL mode: a commit survives the process being killed (what
-        # append_answer_text promises); only a power cut may lose the last few, never
-        # consistency. FULL would fsync on the GUI thread several times a second.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA secure_delete = ON")  # deleted chats leave no readable trace
-        conn.execute("PRAGMA journal_size_limit = 16777216")
+        if not self.read_only:
+            # NORMAL in WAL mode: a commit survives the process being killed (what
+            # append_answer_text promises); only a power cut may lose the last few, never
+            # consistency. FULL would fsync on the GUI thread several times a second.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted chats leave no readable trace
+            conn.execute("PRAGMA journal_size_limit = 16777216")
         if check_integrity and version > 0:
             problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
                 raise DamagedDatabaseError(
                     self.path, "The history database is damaged (SQLite's check says: "
                     + "; ".join(problems) + ").", "corrupt")
+        if self.read_only:
+            if version < SCHEMA_VERSION:
+                raise DamagedDatabaseError(
+                    self.path, f"The history is read-only, and it needs an upgrade (schema "
+                    f"version {version} to {SCHEMA_VERSION}) that cannot be saved. Make it "
+                    "writable and open it once.", "unreadable")
+            return  # answers left 'streaming' stay so: marking them would be a write
         self._migrate()
         self.mark_interrupted_answers()
 
-    @_guarded
+    @guarded
     def mark_interrupted_answers(self) -> int:
         """Answers left 'streaming' by a process that is gone become 'incomplete'.
 
@@ -456,7 +194,7 @@ class HistoryStore:
         with self._write() as conn:
             rows = conn.execute("SELECT id, writer FROM messages "
                                 "WHERE state = 'streaming'").fetchall()
-            dead = [(row[0],) for row in rows if not _writer_alive(row[1])]
+            dead = [(row[0],) for row in rows if not writer_alive(row[1])]
             conn.executemany("UPDATE messages SET state = 'incomplete', writer = NULL "
                              "WHERE id = ?", dead)
         if dead:
@@ -480,8 +218,9 @@ class HistoryStore:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.execute("PRAGMA optimize")
+        if not self.read_only:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA optimize")
         self._conn.close()
 
     def __enter__(self) -> HistoryStore:
@@ -498,6 +237,8 @@ class HistoryStore:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taking the write lock at once (no upgrade deadlock)."""
+        if self.read_only:
+            raise ReadOnlyHistoryError(self.path)
         if self._conn.in_transaction:  # nested: the outer transaction commits
             yield self._conn
             return
@@ -536,8 +277,18 @@ class HistoryStore:
     def _now(self) -> float:
         return float(self._clock())
 
+    def _given_time(self, value: float | None, now: float | None = None) -> float:
+        """An imported time if it is a real one, else ``now``: a time such as 1e20 or NaN
+        once made every later listing raise, so none is ever stored."""
+        seconds = usable_timestamp(value)
+        if seconds is None:
+            if value is not None:
+                log.warning("history: an imported time %r is out of range; using now", value)
+            return self._now() if now is None else now
+        return seconds
+
     # -- conversations -------------------------------------------------------------------
-    @_guarded
+    @guarded
     def create_conversation(self, title: str = "New chat", *, system_prompt: str = "",
                             settings: dict[str, Any] | None = None,
                             model: str | None = None) -> Conversation:
@@ -546,25 +297,25 @@ class HistoryStore:
             cursor = conn.execute(
                 "INSERT INTO conversations (title, created_at, updated_at, system_prompt, "
                 "settings_json, model) VALUES (?, ?, ?, ?, ?, ?)",
-                (title, now, now, system_prompt, _dump(settings or {}), model))
+                (title, now, now, system_prompt, dump_json(settings or {}), model))
             conversation_id = int(cursor.lastrowid or 0)
         return self._require_conversation(conversation_id)
 
-    @_guarded
+    @guarded
     def list_conversations(self, *, include_deleted: bool = False) -> list[Conversation]:
         """Pinned first, then the most recently updated (new messages update a chat)."""
         where = "" if include_deleted else "WHERE deleted_at IS NULL"
         rows = self._conn.execute(
-            f"SELECT {_CONV_COLS} FROM conversations {where} "
+            f"SELECT {CONV_COLS} FROM conversations {where} "
             "ORDER BY pinned DESC, updated_at DESC, id DESC").fetchall()
-        return [_conversation(row) for row in rows]
+        return [conversation_from_row(row) for row in rows]
 
-    @_guarded
+    @guarded
     def get_conversation(self, conversation_id: int) -> Conversation | None:
         """Deleted (not yet purged) conversations are returned too, with ``deleted_at``."""
-        row = self._conn.execute(f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?",
+        row = self._conn.execute(f"SELECT {CONV_COLS} FROM conversations WHERE id = ?",
                                  (conversation_id,)).fetchone()
-        return None if row is None else _conversation(row)
+        return None if row is None else conversation_from_row(row)
 
     def _require_conversation(self, conversation_id: int) -> Conversation:
         conversation = self.get_conversation(conversation_id)
@@ -579,25 +330,25 @@ class HistoryStore:
                             (*params, conversation_id)).rowcount == 0:
                 raise NotFoundError(f"no conversation {conversation_id}")
 
-    @_guarded
+    @guarded
     def rename(self, conversation_id: int, title: str) -> None:
         self._update_conversation(conversation_id, "title = ?", (title,))
 
-    @_guarded
+    @guarded
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self._update_conversation(conversation_id, "pinned = ?", (1 if pinned else 0,))
 
-    @_guarded
+    @guarded
     def delete_conversation(self, conversation_id: int) -> None:
         """Soft delete: hidden from the list and search until restored or purged."""
         self._update_conversation(conversation_id, "deleted_at = ?", (self._now(),))
 
-    @_guarded
+    @guarded
     def restore_conversation(self, conversation_id: int) -> None:
         """Undo a delete (until ``purge_deleted`` removes it for good)."""
         self._update_conversation(conversation_id, "deleted_at = NULL", ())
 
-    @_guarded
+    @guarded
     def purge_deleted(self, older_than_s: float = 0) -> int:
         """Really delete conversations deleted at least ``older_than_s`` ago; how many."""
         cutoff = self._now() - older_than_s
@@ -605,7 +356,7 @@ class HistoryStore:
             return conn.execute("DELETE FROM conversations WHERE deleted_at IS NOT NULL "
                                 "AND deleted_at <= ?", (cutoff,)).rowcount
 
-    @_guarded
+    @guarded
     def update_conversation_settings(self, conversation_id: int, *,
                                      system_prompt: str | None = None,
                                      settings: dict[str, Any] | None = None,
@@ -614,7 +365,7 @@ class HistoryStore:
         sets: list[str] = []
         params: list[Any] = []
         for column, value in (("system_prompt", system_prompt),
-                              ("settings_json", _dump(settings)), ("model", model)):
+                              ("settings_json", dump_json(settings)), ("model", model)):
             if value is not None:
                 sets.append(f"{column} = ?")
                 params.append(value)
@@ -623,7 +374,7 @@ class HistoryStore:
             return
         self._update_conversation(conversation_id, ", ".join(sets), tuple(params))
 
-    @_guarded
+    @guarded
     def message_count(self, conversation_id: int) -> int:
         """Every message of the conversation, alternatives included."""
         return int(self._conn.execute("SELECT count(*) FROM messages WHERE conversation_id = ?",
@@ -665,11 +416,12 @@ class HistoryStore:
             "model, sampling_json, stats_json, energy_json, state, stop_reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (conversation_id, parent_id, role, content,
-             self._now() if created_at is None else float(created_at), model,
-             _dump(sampling), _dump(stats), _dump(energy), state, _enum_value(stop_reason)))
+             self._given_time(created_at), model,
+             dump_json(sampling), dump_json(stats), dump_json(energy), state,
+             enum_value(stop_reason)))
         return int(cursor.lastrowid or 0)
 
-    @_guarded
+    @guarded
     def add_message(self, conversation_id: int, role: str, content: str, *,
                     parent_id: int | EllipsisType | None = ..., model: str | None = None,
                     sampling: dict[str, Any] | None = None) -> StoredMessage:
@@ -686,7 +438,7 @@ class HistoryStore:
             self._touch(conn, conversation_id, message_id)
         return self._require_message(message_id)
 
-    @_guarded
+    @guarded
     def edit_message(self, message_id: int, content: str) -> StoredMessage:
         """An edit is a new sibling (same parent, same role) that becomes current.
 
@@ -699,7 +451,7 @@ class HistoryStore:
             self._touch(conn, old.conversation_id, new_id)
         return self._require_message(new_id)
 
-    @_guarded
+    @guarded
     def begin_answer(self, conversation_id: int, parent_id: int, *, model: str,
                      sampling: dict[str, Any]) -> StoredMessage:
         """An empty 'streaming' assistant message under ``parent_id``; the current leaf.
@@ -717,7 +469,7 @@ class HistoryStore:
             self._touch(conn, conversation_id, message_id)
         return self._require_message(message_id)
 
-    @_guarded
+    @guarded
     def append_answer_text(self, message_id: int, text: str) -> bool:
         """Append to a streaming answer and commit, so a crash keeps it.
 
@@ -732,7 +484,7 @@ class HistoryStore:
                                 "WHERE id = ? AND state = 'streaming'",
                                 (text, message_id)).rowcount == 1
 
-    @_guarded
+    @guarded
     def finish_answer(self, message_id: int, *, content: str, state: str,
                       stop_reason: str | None, stats: dict[str, Any],
                       energy: dict[str, Any] | None = None) -> StoredMessage:
@@ -747,25 +499,25 @@ class HistoryStore:
             conn.execute("UPDATE messages SET content = ?, state = ?, stop_reason = ?, "
                          "stats_json = ?, energy_json = coalesce(?, energy_json), "
                          "writer = NULL WHERE id = ?",
-                         (content, state, _enum_value(stop_reason), _dump(stats),
-                          _dump(energy), message_id))
+                         (content, state, enum_value(stop_reason), dump_json(stats),
+                          dump_json(energy), message_id))
             conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
                          (self._now(), row[0]))
         return self._require_message(message_id)
 
-    @_guarded
+    @guarded
     def set_energy(self, message_id: int, energy: dict[str, Any]) -> None:
         """Energy figures can arrive after the answer (the sampler settles a moment later)."""
         with self._write() as conn:
             if conn.execute("UPDATE messages SET energy_json = ? WHERE id = ?",
-                            (_dump(energy), message_id)).rowcount == 0:
+                            (dump_json(energy), message_id)).rowcount == 0:
                 raise NotFoundError(f"no message {message_id}")
 
-    @_guarded
+    @guarded
     def message(self, message_id: int) -> StoredMessage | None:
-        row = self._conn.execute(f"SELECT {_MSG_COLS} FROM messages m WHERE m.id = ?",
+        row = self._conn.execute(f"SELECT {MSG_COLS} FROM messages m WHERE m.id = ?",
                                  (message_id,)).fetchone()
-        return None if row is None else _message(row)
+        return None if row is None else message_from_row(row)
 
     def _require_message(self, message_id: int) -> StoredMessage:
         found = self.message(message_id)
@@ -773,78 +525,30 @@ class HistoryStore:
             raise NotFoundError(f"no message {message_id}")
         return found
 
-    @_guarded
+    @guarded
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         """Every message of the conversation (the whole tree) in creation order: export."""
-        rows = self._conn.execute(f"SELECT {_MSG_COLS} FROM messages m "
+        rows = self._conn.execute(f"SELECT {MSG_COLS} FROM messages m "
                                   "WHERE m.conversation_id = ? ORDER BY m.id",
                                   (conversation_id,)).fetchall()
-        return [_message(row) for row in rows]
+        return [message_from_row(row) for row in rows]
 
-    # -- the tree ------------------------------------------------------------------------
-    @_guarded
+    # -- the tree (chatdesk.core.history.tree holds the SQL) -----------------------------
+    @guarded
     def thread(self, conversation_id: int) -> list[ThreadMessage]:
         """The visible path, root to current leaf, walked up from the leaf by index."""
         with self._read() as conn:
             leaf = self._require_conversation(conversation_id).current_leaf_id
             if leaf is None:
                 return []
-            rows = conn.execute(
-                f"""
-                WITH RECURSIVE path(id, depth) AS (
-                    SELECT ?, 0
-                    UNION ALL
-                    SELECT m.parent_id, path.depth + 1 FROM messages m JOIN path
-                        ON m.id = path.id
-                    WHERE m.parent_id IS NOT NULL AND path.depth < {_MAX_DEPTH}
-                )
-                SELECT {_MSG_COLS},
-                    CASE WHEN m.parent_id IS NULL THEN
-                        (SELECT count(*) FROM messages s WHERE s.conversation_id =
-                            m.conversation_id AND s.parent_id IS NULL AND s.id < m.id)
-                    ELSE (SELECT count(*) FROM messages s WHERE s.parent_id = m.parent_id
-                            AND s.id < m.id) END,
-                    CASE WHEN m.parent_id IS NULL THEN
-                        (SELECT count(*) FROM messages s WHERE s.conversation_id =
-                            m.conversation_id AND s.parent_id IS NULL)
-                    ELSE (SELECT count(*) FROM messages s WHERE s.parent_id = m.parent_id)
-                    END
-                FROM path JOIN messages m ON m.id = path.id
-                WHERE m.conversation_id = ?
-                ORDER BY path.depth DESC
-                """, (leaf, conversation_id)).fetchall()
-        return [ThreadMessage(**_message_kwargs(row), sibling_index=row[12],
-                              sibling_count=row[13]) for row in rows]
+            return tree.thread(conn, conversation_id, leaf)
 
-    @_guarded
+    @guarded
     def sibling_ids(self, message_id: int) -> list[int]:
         """The alternatives at this message's place (itself included), oldest first."""
-        message = self._require_message(message_id)
-        if message.parent_id is None:
-            rows = self._conn.execute("SELECT id FROM messages WHERE conversation_id = ? AND "
-                                      "parent_id IS NULL ORDER BY id",
-                                      (message.conversation_id,))
-        else:
-            rows = self._conn.execute("SELECT id FROM messages WHERE parent_id = ? "
-                                      "ORDER BY id", (message.parent_id,))
-        return [row[0] for row in rows]
+        return tree.sibling_ids(self._conn, self._require_message(message_id))
 
-    def _latest_leaf(self, conn: sqlite3.Connection, message_id: int) -> int:
-        """Follow the most recent child (highest id) down to a leaf."""
-        row = conn.execute(
-            f"""
-            WITH RECURSIVE down(id, depth) AS (
-                SELECT ?, 0
-                UNION ALL
-                SELECT (SELECT c.id FROM messages c WHERE c.parent_id = down.id
-                        ORDER BY c.id DESC LIMIT 1), down.depth + 1
-                FROM down WHERE down.id IS NOT NULL AND down.depth < {_MAX_DEPTH}
-            )
-            SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1
-            """, (message_id,)).fetchone()
-        return int(row[0])
-
-    @_guarded
+    @guarded
     def switch_to_sibling(self, message_id: int) -> None:
         """Show ``message_id``'s branch, down its most recent replies to a leaf.
 
@@ -852,11 +556,11 @@ class HistoryStore:
         """
         with self._write() as conn:
             message = self._require_message(message_id)
-            leaf = self._latest_leaf(conn, message_id)
+            leaf = tree.latest_leaf(conn, message_id)
             conn.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
                          (leaf, message.conversation_id))
 
-    @_guarded
+    @guarded
     def delete_message(self, message_id: int) -> None:
         """Delete a message and everything below it.
 
@@ -866,35 +570,11 @@ class HistoryStore:
         with self._write() as conn:
             message = self._require_message(message_id)
             conversation = self._require_conversation(message.conversation_id)
-            subtree = """
-                WITH RECURSIVE sub(id) AS (
-                    SELECT ? UNION ALL
-                    SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id
-                )"""
-            on_path = conversation.current_leaf_id is not None and conn.execute(
-                f"{subtree} SELECT 1 FROM sub WHERE id = ?",
-                (message_id, conversation.current_leaf_id)).fetchone() is not None
-            conn.execute(f"{subtree} DELETE FROM messages WHERE id IN (SELECT id FROM sub)",
-                         (message_id,))
-            leaf = conversation.current_leaf_id
-            if on_path:
-                if message.parent_id is None:
-                    same_place = "conversation_id = ? AND parent_id IS NULL"
-                    key: int = message.conversation_id
-                else:
-                    same_place = "parent_id = ?"
-                    key = message.parent_id
-                sibling = conn.execute(
-                    f"SELECT id FROM messages WHERE {same_place} ORDER BY id < ? DESC, "
-                    "abs(id - ?) LIMIT 1", (key, message_id, message_id)).fetchone()
-                if sibling is not None:
-                    leaf = self._latest_leaf(conn, sibling[0])
-                else:
-                    leaf = message.parent_id
+            leaf = tree.delete_subtree(conn, message, conversation.current_leaf_id)
             self._touch(conn, message.conversation_id, leaf)
 
     # -- importing -----------------------------------------------------------------------
-    @_guarded
+    @guarded
     def import_conversation(self, title: str, messages: Sequence[NewMessage], *,
                             created_at: float | None = None, updated_at: float | None = None,
                             pinned: bool = False, system_prompt: str = "",
@@ -911,9 +591,9 @@ class HistoryStore:
             cursor = conn.execute(
                 "INSERT INTO conversations (title, created_at, updated_at, pinned, "
                 "system_prompt, settings_json, model) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (title, now if created_at is None else float(created_at),
-                 now if updated_at is None else float(updated_at), 1 if pinned else 0,
-                 system_prompt, _dump(settings or {}), model))
+                (title, self._given_time(created_at, now),
+                 self._given_time(updated_at, now), 1 if pinned else 0,
+                 system_prompt, dump_json(settings or {}), model))
             conversation_id = int(cursor.lastrowid or 0)
             for item in messages:
                 if item.key in ids:
@@ -933,17 +613,18 @@ class HistoryStore:
             leaf = None
             if ids:
                 start = ids[current_key] if current_key is not None else ids[messages[-1].key]
-                leaf = self._latest_leaf(conn, start)
+                leaf = tree.latest_leaf(conn, start)
             conn.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
                          (leaf, conversation_id))
         return self._require_conversation(conversation_id)
 
     # -- search and totals ---------------------------------------------------------------
-    @_guarded
+    @guarded
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Messages containing every term of ``query``, newest first, deleted chats left out.
 
-        Any text is a valid query; see history_search for how it is read.
+        Any text is a valid query; see chatdesk.core.history.search for how it
+        is read.
         """
         parsed = parse_query(query)
         if not parsed.terms or limit <= 0:
@@ -969,47 +650,7 @@ class HistoryStore:
                           role=row[3], created_at=row[4],
                           snippet=make_snippet(row[5], parsed.terms)) for row in rows]
 
-    _TOTALS_SELECT = """
-        SELECT count(*),
-            coalesce(sum(json_extract(m.stats_json, '$.generated_tokens')), 0),
-            coalesce(sum(json_extract(m.stats_json, '$.prompt_tokens')), 0),
-            coalesce(sum(json_extract(m.stats_json, '$.generation_s')), 0.0),
-            coalesce(sum(json_extract(m.energy_json, '$.joules')), 0.0),
-            coalesce(sum(coalesce(json_extract(m.energy_json, '$.wh'),
-                                  json_extract(m.energy_json, '$.joules') / 3600.0)), 0.0),
-            coalesce(sum(json_extract(m.energy_json, '$.cost')), 0.0),
-            coalesce(sum(json_extract(m.energy_json, '$.co2_g')), 0.0),
-            count(m.energy_json),
-            group_concat(DISTINCT json_extract(m.energy_json, '$.currency'))
-        """
-
-    def _totals_where(self, conversation_id: int | None, since: float | None,
-                      until: float | None) -> tuple[str, list[Any]]:
-        where = ["m.role = 'assistant'"]
-        params: list[Any] = []
-        if conversation_id is None:
-            where.append("c.deleted_at IS NULL")
-        else:
-            where.append("m.conversation_id = ?")
-            params.append(conversation_id)
-        if since is not None:
-            where.append("m.created_at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("m.created_at < ?")
-            params.append(until)
-        return " AND ".join(where), params
-
-    @staticmethod
-    def _totals_dict(row: Sequence[Any]) -> dict[str, Any]:
-        currencies = sorted(set((row[9] or "").split(",")) - {""})
-        return {"answers": row[0], "generated_tokens": int(row[1]), "prompt_tokens": int(row[2]),
-                "generation_s": float(row[3]), "joules": float(row[4]), "wh": float(row[5]),
-                "cost": float(row[6]), "co2_g": float(row[7]), "answers_with_energy": row[8],
-                "currency": currencies[0] if len(currencies) == 1 else None,
-                "currencies": currencies}
-
-    @_guarded
+    @guarded
     def totals(self, conversation_id: int | None = None, since: float | None = None,
                until: float | None = None) -> dict[str, Any]:
         """Sums over assistant messages: tokens, energy (J, Wh), cost, CO2.
@@ -1019,37 +660,19 @@ class HistoryStore:
         Keys: answers, generated_tokens, prompt_tokens, generation_s, joules, wh, cost,
         co2_g, answers_with_energy, currency (when all answers share one), currencies.
         """
-        where, params = self._totals_where(conversation_id, since, until)
-        row = self._conn.execute(
-            f"{self._TOTALS_SELECT} FROM messages m JOIN conversations c "
-            f"ON c.id = m.conversation_id WHERE {where}", params).fetchone()
-        return self._totals_dict(row)
+        return sum_answers(self._conn, conversation_id, since, until)
 
-    @_guarded
+    @guarded
     def totals_by_day(self, since: float | None = None, until: float | None = None, *,
                       conversation_id: int | None = None) -> list[tuple[str, dict[str, Any]]]:
         """``totals`` per local calendar day ('YYYY-MM-DD'), oldest first: the cost chart."""
-        where, params = self._totals_where(conversation_id, since, until)
-        rows = self._conn.execute(
-            f"{self._TOTALS_SELECT}, date(m.created_at, 'unixepoch', 'localtime') AS day "
-            f"FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-            f"WHERE {where} GROUP BY day ORDER BY day", params).fetchall()
-        return [(row[10], self._totals_dict(row)) for row in rows]
+        return sum_answers_by_day(self._conn, conversation_id, since, until)
 
     # -- maintenance ---------------------------------------------------------------------
-    @_guarded
+    @guarded
     def check_search_index(self) -> None:
         """Raise DamagedDatabaseError if the search index disagrees with the messages."""
         with self._write() as conn:
             conn.execute("INSERT INTO messages_fts(messages_fts, rank) "
                          "VALUES ('integrity-check', 1)")
 
-
-def recover(path: Path) -> RecoveryReport:
-    """Move a damaged history aside, start a fresh one and rescue what can be read.
-
-    See history_recovery.recover.
-    """
-    from chatdesk.core.history_recovery import recover as _recover
-
-    return _recover(path)
