@@ -10,10 +10,12 @@ fake engine and no widget at all.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -80,6 +82,27 @@ class _RunningAnswer:
     visible: bool = True  # False once the user left its conversation
     streamed: bool = False
     token_rates: list[tuple[float, float]] = field(default_factory=list)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reports_history_errors(method: Callable[Concatenate[ChatSession, P], R]
+                            ) -> Callable[Concatenate[ChatSession, P], R | None]:
+    """A user action the history refuses (read-only, busy, damaged) becomes a message in
+    the window, never a traceback out of a Qt slot; nothing else changes."""
+
+    @functools.wraps(method)
+    def wrapper(self: ChatSession, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return method(self, *args, **kwargs)
+        except HistoryError as exc:
+            log.warning("%s refused by the history: %s", method.__name__, exc)
+            self.error.emit("The history could not be changed", str(exc))
+            return None
+
+    return wrapper
 
 
 def _with_place(history: HistoryStore, message: StoredMessage) -> ThreadMessage:
@@ -257,14 +280,17 @@ class ChatSession(QObject):
             self._set_state(SessionState.STOPPING)
             self.host.stop()
 
+    @_reports_history_errors
     def rename(self, conversation_id: int, title: str) -> None:
         self.history.rename(conversation_id, title)
         self.conversations_changed.emit()
 
+    @_reports_history_errors
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self.history.set_pinned(conversation_id, pinned)
         self.conversations_changed.emit()
 
+    @_reports_history_errors
     def delete_conversation(self, conversation_id: int) -> None:
         """Soft delete (``restore_conversation`` undoes it)."""
         if conversation_id == self.conversation_id:
@@ -272,6 +298,7 @@ class ChatSession(QObject):
         self.history.delete_conversation(conversation_id)
         self.conversations_changed.emit()
 
+    @_reports_history_errors
     def restore_conversation(self, conversation_id: int) -> None:
         self.history.restore_conversation(conversation_id)
         self.conversations_changed.emit()
@@ -283,6 +310,7 @@ class ChatSession(QObject):
             self.open_conversation(ids[0])
 
     # -- per-conversation settings --------------------------------------------------------
+    @_reports_history_errors
     def set_sampling(self, params: SamplingParams) -> None:
         self.sampling = params
         if self.conversation_id is not None:
@@ -291,6 +319,7 @@ class ChatSession(QObject):
         else:
             self.store.update(sampling=params)
 
+    @_reports_history_errors
     def set_system_prompt(self, text: str) -> None:
         self.system_prompt = text
         if self.conversation_id is not None:
@@ -299,6 +328,7 @@ class ChatSession(QObject):
             self.store.update(system_prompt=text)
 
     # -- asking -------------------------------------------------------------------------
+    @_reports_history_errors
     def send(self, text: str) -> bool:
         """Store the question (an edit branches) and start its answer."""
         text = text.strip()
@@ -333,6 +363,7 @@ class ChatSession(QObject):
     def cancel_edit(self) -> None:
         self.editing_id = None
 
+    @_reports_history_errors
     def regenerate(self, message_id: int) -> None:
         """Another answer to the same question; the earlier ones stay as alternatives."""
         message = self.history.message(message_id)
@@ -461,18 +492,21 @@ class ChatSession(QObject):
         self.thread.append(_with_place(self.history, stored))
 
     # -- messages -------------------------------------------------------------------------
+    @_reports_history_errors
     def switch_sibling(self, message_id: int, index: int) -> None:
         siblings = self.history.sibling_ids(message_id)
         if 0 <= index < len(siblings) and not self.busy:
             self.history.switch_to_sibling(siblings[index])
             self.reload_thread()
 
+    @_reports_history_errors
     def delete_message(self, message_id: int) -> None:
         """Delete a message and everything after it (the window asks first)."""
         if not self.busy:
             self.history.delete_message(message_id)
             self.reload_thread()
 
+    @_reports_history_errors
     def open_hit(self, conversation_id: int, message_id: int) -> None:
         """A search hit: its branch becomes the visible one."""
         self.history.switch_to_sibling(message_id)

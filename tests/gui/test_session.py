@@ -247,3 +247,24 @@ def test_close_mid_answer_marks_it_incomplete(qtbot, make_session, app_paths):
         answer = store.message(interrupted[0])
     assert answer is not None and answer.state == "incomplete"
     assert answer.content == streamed
+
+
+def test_a_read_only_history_refuses_with_a_message_not_a_traceback(qtbot, app_paths,
+                                                                    model_file):
+    HistoryStore.open(app_paths.database).close()  # an existing history...
+    history = HistoryStore.open(app_paths.database, read_only=True)  # ...opened read-only
+    host = EngineHost(FakeEngine(), app_paths.models_dir)
+    session = ChatSession(host, history, SettingsStore(app_paths.settings_file), None,
+                          app_paths.models_dir)
+    signals = Signals(session)
+    try:
+        session.load_model(str(model_file))
+        qtbot.waitUntil(lambda: session.state is SessionState.IDLE, timeout=2000)
+        assert session.send("Hello") is None
+        (error,) = signals.of("error")
+        assert error[0] == "The history could not be changed" and "read-only" in error[1]
+        assert not session.busy and session.conversation_id is None
+    finally:
+        session.close()
+        assert host.shutdown(5000)
+        history.close()
