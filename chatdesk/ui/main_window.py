@@ -56,13 +56,13 @@ from chatdesk.core.paths import AppPaths
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings import Settings, save_settings
 from chatdesk.download_manager import DownloadManager
+from chatdesk.ui.chat import MessageItem, MessageView
 from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.input_box import InputBox
-from chatdesk.ui.message_view import MessageItem, MessageView
 from chatdesk.ui.models_dialog import ModelsDialog
 from chatdesk.ui.sampling_panel import SamplingPanel
 from chatdesk.ui.stats_panel import StatsPanel

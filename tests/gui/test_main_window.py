@@ -13,8 +13,8 @@ from window_driver import type_and_enter, wait_answered
 from chatdesk.core.engine import ModelLoadError, PromptTooLongError
 from chatdesk.core.events import ChatMessage
 from chatdesk.core.settings import Settings, load_settings
+from chatdesk.ui.chat.view import FLUSH_INTERVAL_MS
 from chatdesk.ui.main_window import MainWindow, describe_model
-from chatdesk.ui.message_view import FLUSH_INTERVAL_MS
 from chatdesk.worker import EngineHost
 
 ANSWER = "Paris is the capital of France."

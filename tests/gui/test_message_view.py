@@ -8,9 +8,11 @@ from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QTextF
 from PySide6.QtWidgets import QMainWindow, QTextEdit
 
 from chatdesk.bench_ui import sample_conversation
-from chatdesk.ui import markdown_render, message_view
+from chatdesk.ui import markdown_render
+from chatdesk.ui.chat import MessageItem, MessageView, interaction
+from chatdesk.ui.chat import view as message_view
+from chatdesk.ui.chat.view import FLUSH_INTERVAL_MS
 from chatdesk.ui.markdown_render import stable_boundary
-from chatdesk.ui.message_view import FLUSH_INTERVAL_MS, MessageItem, MessageView
 
 RICH = """## Sorting a list
 
@@ -297,7 +299,7 @@ def test_copy_action_and_context_menu(qtbot, view):
 
 def test_clicking_a_link_opens_it(qtbot, view, monkeypatch):
     opened = []
-    monkeypatch.setattr(message_view.QDesktopServices, "openUrl",
+    monkeypatch.setattr(interaction.QDesktopServices, "openUrl",
                         lambda url: opened.append(url.toString()))
     view.set_messages([answer(1, "[example](https://example.com/page) " + "filler " * 3)])
     bubble = view.target_rect(1, "bubble")
