@@ -156,6 +156,51 @@ def test_hovering_a_finished_answer_shows_its_figures(view):
     view.end_stream(answer(3, "done"))
 
 
+POEM = "Roses are red,\nviolets are blue,\nsugar is sweet,\nand so are you."
+
+
+def _blocks(doc):
+    block = doc.begin()
+    while block.isValid():
+        yield block
+        block = block.next()
+
+
+def test_a_single_newline_in_an_answer_is_a_line_break(view):
+    view.set_messages([answer(1, "Teacher: count to 20,\nStudent: 1, 2, 3")])
+    [doc] = view.rendered_documents(1)
+    [paragraph] = list(_blocks(doc))  # one paragraph (no paragraph gap) ...
+    assert paragraph.layout().lineCount() == 2  # ... on two lines
+    assert "count to 20,\nStudent: 1, 2, 3" in view.plain_text()
+
+
+def test_code_blocks_keep_their_own_newlines(view):
+    fenced = "Before\nthe code:\n\n```text\nline one\nline two\n```"
+    view.set_messages([answer(1, fenced), answer(2, "Indented:\n\n    line one\n    line two")])
+    for message_id in (1, 2):
+        assert view.code_blocks(message_id) == ["line one\nline two"]
+        [doc] = view.rendered_documents(message_id)
+        code = [b for b in _blocks(doc)
+                if b.blockFormat().hasProperty(QTextFormat.Property.BlockCodeLanguage)]
+        assert [b.text() for b in code] == ["line one", "line two"]
+        assert all(b.layout().lineCount() == 1 for b in code)
+
+
+def test_an_imported_poem_keeps_its_lines(qtbot, view):
+    view.resize(1400, 600)  # wide enough for the whole poem on one line
+    view.set_messages([user(1, "A poem?"), answer(2, POEM)])
+    [doc] = view.rendered_documents(2)
+    [stanza] = list(_blocks(doc))
+    assert stanza.layout().lineCount() == 4
+    assert POEM in view.plain_text()
+    view.begin_stream(answer(3, ""))  # and while it streams in
+    view.append_stream(POEM)
+    qtbot.waitUntil(lambda: view.plain_text().count(POEM) == 2,
+                    timeout=10 * FLUSH_INTERVAL_MS)
+    assert view.rendered_documents(3)[-1].begin().layout().lineCount() == 4
+    view.end_stream(answer(3, ""))
+
+
 # ---------------------------------------------------------------------------- streaming
 def test_streaming_coalesces_and_rerenders_only_the_streamed_row(qtbot, view, monkeypatch):
     view.set_messages(sample_conversation(40))
