@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QTextFormat
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QFontMetrics,
+    QGuiApplication,
+    QKeySequence,
+    QTextFormat,
+)
 from PySide6.QtWidgets import QMainWindow, QTextEdit
 
 from chatdesk.bench_ui import sample_conversation
@@ -199,6 +206,48 @@ def test_an_imported_poem_keeps_its_lines(qtbot, view):
                     timeout=10 * FLUSH_INTERVAL_MS)
     assert view.rendered_documents(3)[-1].begin().layout().lineCount() == 4
     view.end_stream(answer(3, ""))
+
+
+CHIPS = ("42 tokens", "31.0 tok/s", "first token 0.12 s", "stopped by you", "0.9 J")
+
+
+def test_figures_are_chips_that_wrap_instead_of_being_cut(qtbot, view):
+    full = "42 tokens · 31.0 tok/s · first token 0.12 s · context 24/4096 · stopped by you"
+    view.set_messages([user(1, "hi"), answer(2, "Hello", chips=CHIPS, tooltip=full)])
+    assert view.plain_text().endswith("Hello\n" + " · ".join(CHIPS))
+    bubble = view.target_rect(2, "bubble")
+    assert view.tooltip_at(bubble.bottomLeft() + QPoint(4, -4)) == full
+    chips = [view.target_rect(2, f"footer:{n}") for n in range(len(CHIPS))]
+    assert len({chip.top() for chip in chips}) == 1  # one row in a wide window
+    # painted as labels: a chip's inside differs from the bubble just left of it
+    image = view.viewport().grab().toImage()
+    first = chips[0]
+    assert (image.pixelColor(first.left() + 3, first.center().y())
+            != image.pixelColor(first.left() - 3, first.center().y()))
+    tall = bubble.height()
+
+    view.resize(300, 600)
+    qtbot.waitUntil(lambda: view.target_rect(2, "bubble").width() < 300)
+    bubble = view.target_rect(2, "bubble")
+    chips = [view.target_rect(2, f"footer:{n}") for n in range(len(CHIPS))]
+    assert len({chip.top() for chip in chips}) >= 2  # wrapped to more rows ...
+    assert bubble.height() > tall  # ... which the row's height makes room for
+    fm = QFontMetrics(markdown_render.RenderTheme(view.palette(), view.font()).small_font)
+    for chip, text in zip(chips, CHIPS, strict=True):
+        assert bubble.contains(chip)
+        assert chip.width() >= fm.horizontalAdvance(text)  # never elided
+
+
+def test_a_long_note_wraps_and_keeps_the_stop_reason(qtbot, view):
+    note = "42 tokens · 31.0 tok/s · first token 0.12 s · context 24/4096 · stopped by you"
+    view.resize(300, 600)
+    view.set_messages([answer(1, "Hello", note=note)])
+    assert view.plain_text().endswith("Hello\n" + note)
+    last = view.target_rect(1, "footer:4")
+    fm = QFontMetrics(markdown_render.RenderTheme(view.palette(), view.font()).small_font)
+    assert last.width() >= fm.horizontalAdvance("· stopped by you")
+    assert view.target_rect(1, "bubble").contains(last)
+    assert last.top() > view.target_rect(1, "footer:0").top()
 
 
 # ---------------------------------------------------------------------------- streaming

@@ -119,7 +119,9 @@ def doc_width(role: str, layout_width: int, metrics: Metrics) -> int:
 
 
 def piece_width(piece: FooterPiece, small: QFontMetrics) -> int:
-    text = small.horizontalAdvance(piece.text)
+    # +1: the integer advance can be up to half a pixel short of the text's real width,
+    # and a piece must never be elided when it has the room it asked for.
+    text = small.horizontalAdvance(piece.text) + 1
     return text + 2 * STAT_PAD if piece.kind == "chip" else text
 
 
@@ -132,8 +134,9 @@ def flow(pieces: tuple[FooterPiece, ...], metrics: Metrics, width: float) -> lis
     previous: FooterPiece | None = None
     for piece in pieces:
         w = min(float(piece_width(piece, metrics.small)), width)
-        if previous is not None:
-            x += STAT_GAP if previous.kind == piece.kind == "chip" else 2 * STAT_GAP
+        if previous is not None:  # a wider gap between chips and text than within them
+            x += STAT_GAP if (previous.kind == "chip") == (piece.kind == "chip") \
+                else 2 * STAT_GAP
             if x + w > width:
                 x, y = 0.0, y + height + STAT_ROW_GAP
         rects.append(QRectF(x, y, w, height))

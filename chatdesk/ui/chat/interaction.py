@@ -27,7 +27,8 @@ class ViewInteraction:
     def target_rect(self, message_id: int, target: str) -> QRect | None:
         """Viewport rectangle of a part of a visible message, for tests and automation:
         "copy", "edit", "regenerate", "delete", "previous", "next", "code:N" (the copy
-        button of code block N), "bubble", "text" (the message body), "chip:N"."""
+        button of code block N), "bubble", "text" (the message body), "footer:N" (the Nth
+        piece under it: a status, a figure chip or a part of the note)."""
         row = self._model.row_of(message_id)
         if row is None:
             return None
@@ -40,11 +41,10 @@ class ViewInteraction:
             rect = geo.doc_rect
         elif target in ("previous", "next") and geo.nav:
             rect = geo.nav[0] if target == "previous" else geo.nav[2]
-        elif target.startswith(("code:", "chip:")):
-            number = int(target[5:])
-            rects = (geo.code_copy if target.startswith("code:")
-                     else [r for piece, r in geo.footer if piece.kind == "chip"])
-            rect = rects[number] if number < len(rects) else None
+        elif target.startswith(("code:", "footer:")):
+            kind, number = target.split(":")
+            rects = geo.code_copy if kind == "code" else [r for _, r in geo.footer]
+            rect = rects[int(number)] if int(number) < len(rects) else None
         else:
             rect = next((r for name, r in geo.actions if name == target), None)
         return rect.toAlignedRect() if rect is not None else None
