@@ -70,3 +70,12 @@ def test_everything_of_a_row_lies_in_its_bubble(metrics, width):
     assert geometry.hit(geo, geo.actions[0][1].center()) == ("action", "copy")
     assert geometry.hit(geo, geo.doc_rect.center()) == ("doc", None)
     assert geometry.hit(geo, QPointF(0, 101)) == ("row", None)
+
+
+def test_the_reading_column_is_capped_and_centred_in_wide_rows(metrics):
+    left, width = geometry.column(1600, metrics)
+    chars = (width - 2 * geometry.PAD) / metrics.char_width
+    assert geometry.READING_CHARS - 1 <= chars <= geometry.READING_CHARS
+    assert left + width / 2 == pytest.approx(800, abs=1)
+    assert geometry.column(500, metrics) == (geometry.MARGIN_H, 500 - 2 * geometry.MARGIN_H)
+    assert geometry.doc_width("assistant", 1600, metrics) == width - 2 * geometry.PAD

@@ -250,6 +250,23 @@ def test_a_long_note_wraps_and_keeps_the_stop_reason(qtbot, view):
     assert last.top() > view.target_rect(1, "footer:0").top()
 
 
+def test_wide_windows_cap_the_reading_width_in_a_centred_column(qtbot, view):
+    prose = ("A local model answers on this machine, so what it costs is what this machine "
+             "spends: the time, the memory, and the energy of every token it writes. ") * 6
+    view.set_messages([user(1, "hi"), answer(2, prose)])
+    view.resize(1600, 800)
+    qtbot.waitUntil(lambda: view.target_rect(2, "bubble").width() < 1000)
+    box, mine = view.target_rect(2, "bubble"), view.target_rect(1, "bubble")
+    layout = view.rendered_documents(2)[0].begin().layout()
+    lengths = [layout.lineAt(n).textLength() for n in range(layout.lineCount() - 1)]
+    assert 75 <= sum(lengths) / len(lengths) <= 95  # about 85 characters a line
+    middle = view.viewport().width() / 2
+    assert abs(box.center().x() - middle) <= 10  # centred (the scroll bar's room aside)
+    assert mine.right() == pytest.approx(box.right(), abs=2)  # questions end where answers do
+    view.resize(500, 800)  # a narrow window still uses its whole width
+    qtbot.waitUntil(lambda: view.target_rect(2, "bubble").width() > 440)
+
+
 # ---------------------------------------------------------------------------- streaming
 def test_streaming_coalesces_and_rerenders_only_the_streamed_row(qtbot, view, monkeypatch):
     view.set_messages(sample_conversation(40))
@@ -503,6 +520,20 @@ def test_scroll_to_message_shows_and_highlights_the_hit(qtbot, view):
     view.scroll_to_message(target)  # no highlight now
     assert color_count(view, search, view.target_rect(target, "bubble")) == 0
 
+
+def test_clear_highlight_removes_the_search_marks_and_keeps_the_place(view):
+    items = sample_conversation(100)
+    items[20] = answer(items[20].id, "Here the needle word sits in a haystack of text.")
+    view.set_messages(items)
+    target = items[20].id
+    search = QColor(markdown_render.RenderTheme(view.palette(), view.font()).search_hit)
+    view.scroll_to_message(target, "needle")
+    rect = view.target_rect(target, "bubble")
+    assert color_count(view, search, rect) > 5
+    view.clear_highlight()
+    assert view.target_rect(target, "bubble") == rect  # nothing moved
+    assert color_count(view, search, rect) == 0
+    view.clear_highlight()  # twice is harmless
 
 def test_opening_2000_messages_renders_only_what_is_visible(qtbot, view):
     items = sample_conversation(2000)

@@ -107,7 +107,9 @@ class RowGeometry:
 
 def column(layout_width: int, metrics: Metrics) -> tuple[int, int]:
     """Left edge and width of the reading column in a row ``layout_width`` wide."""
-    return MARGIN_H, layout_width - 2 * MARGIN_H
+    inner = layout_width - 2 * MARGIN_H
+    width = min(inner, int(READING_CHARS * metrics.char_width) + 2 * PAD)
+    return (layout_width - width) // 2, width
 
 
 def doc_width(role: str, layout_width: int, metrics: Metrics) -> int:
