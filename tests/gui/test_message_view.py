@@ -364,6 +364,42 @@ def test_reloading_the_conversation_keeps_a_running_stream(qtbot, view):
     assert view.plain_text() == "You\nHow do I sort a list?"
 
 
+
+def test_regenerate_replaces_the_branch_instead_of_stacking_bubbles(qtbot, view):
+    view.set_messages([user(1), answer(2, "First answer"), user(3, "more?"), answer(4, "Yes")])
+    question = view.rendered_documents(1)[0]
+    removed = []
+    view.model().rowsRemoved.connect(lambda _parent, first, last: removed.append((first, last)))
+    for regenerated, count in ((5, 2), (6, 3)):  # Ctrl+R twice
+        view.begin_stream(answer(regenerated, "", sibling_index=count - 1,
+                                 sibling_count=count), after=1)
+        assert [m.id for m in view.messages()] == [1, regenerated] and view.streaming
+        view.append_stream(f"Answer {count}")
+        view.end_stream(answer(regenerated, f"Answer {count}", sibling_index=count - 1,
+                               sibling_count=count))
+    assert removed == [(1, 3), (1, 1)]  # one removal each time
+    assert view.rendered_documents(1)[0] is question  # the rows kept were not re-rendered
+    assert view.plain_text().count("gemma-3-270m") == 1  # one answer bubble, no stale one
+    assert view.messages()[1].sibling_index == 2
+
+
+def test_truncate_after(qtbot, view):
+    view.set_messages([user(1), answer(2, "a"), user(3, "b")])
+    assert not view.truncate_after(99)  # unknown id: nothing changes
+    assert view.truncate_after(3) and [m.id for m in view.messages()] == [1, 2, 3]
+    view.begin_stream(answer(4, ""))
+    view.append_stream("streaming")
+    assert view.truncate_after(2)  # the streamed row goes, and its stream ends
+    assert [m.id for m in view.messages()] == [1, 2] and not view.streaming
+    view.append_stream("ignored")
+    assert "ignored" not in view.plain_text() and "streaming" not in view.plain_text()
+    bar = view.verticalScrollBar()
+    assert bar.value() == bar.maximum()
+    assert view.truncate_after(None) and view.messages() == []
+    view.begin_stream(answer(5, ""))  # a stream begins at the (empty) end
+    assert [m.id for m in view.messages()] == [5]
+    view.end_stream(answer(5, "done"))
+
 # ----------------------------------------------------------------- alternatives, actions
 def test_alternatives_navigation_emits_the_new_index(qtbot, view):
     view.set_messages([user(1), answer(2, "Second of three", sibling_index=1, sibling_count=3)])

@@ -217,8 +217,8 @@ class MessageView(ViewInteraction, QListView):
         if self._stream_row is not None and self._stream_row >= keep:
             self._drop_stream()
         self._hover = self._pressed = None
-        if self._highlight is not None and self._model.row_of(self._highlight[0]) is not None \
-                and self._model.row_of(self._highlight[0]) >= keep:
+        lit = self._model.row_of(self._highlight[0]) if self._highlight else None
+        if lit is not None and lit >= keep:
             self._highlight = None
         for item in self._model.truncate(keep):
             self._forget(item.id)
