@@ -77,7 +77,7 @@ def _answer(rng: random.Random) -> str:
 
 def sample_conversation(count: int, seed: int = 1, first_id: int = 1) -> list:
     """``count`` messages alternating user / assistant, a realistic Markdown mix."""
-    from chatdesk.ui.message_view import MessageItem
+    from chatdesk.ui.chat import MessageItem
 
     rng = random.Random(seed)
     items = []
@@ -141,7 +141,7 @@ def run_ui_bench(duration_s: float = 5.0, messages: int = 500, open_messages: in
     from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
-    from chatdesk.ui.message_view import MessageItem, MessageView
+    from chatdesk.ui.chat import MessageItem, MessageView
 
     app = QApplication.instance()
     if app is None:

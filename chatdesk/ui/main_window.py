@@ -42,7 +42,8 @@ from chatdesk.session import (
     ChatSession,
     SessionState,
 )
-from chatdesk.ui.chat_items import answer_title, message_item
+from chatdesk.ui.chat import MessageItem, MessageView
+from chatdesk.ui.chat.items import answer_title, message_item
 from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
@@ -50,7 +51,6 @@ from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.input_box import InputBox
 from chatdesk.ui.menus import build_menus
-from chatdesk.ui.message_view import MessageItem, MessageView
 from chatdesk.ui.models_dialog import ModelsDialog
 from chatdesk.ui.sampling_panel import SamplingPanel
 from chatdesk.ui.stats_panel import StatsPanel
@@ -251,10 +251,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _trim_view(self, keep_id: int) -> None:
-        ids = [item.id for item in self.chat_view.messages()]
-        if keep_id in ids:
-            for message_id in ids[ids.index(keep_id) + 1:]:
-                self.chat_view.remove_message(message_id)
+        self.chat_view.truncate_after(keep_id)
 
     @Slot(object)
     def _on_message_added(self, message: ThreadMessage) -> None:
@@ -409,6 +406,8 @@ class MainWindow(QMainWindow):
     def search(self, query: str) -> None:
         hits = self.session.history.search(query) if query else []
         self.sidebar.show_hits(hits, query, SNIPPET_START, SNIPPET_END)
+        if not query:  # the search was cleared: so is what it marked in the chat
+            self.chat_view.clear_highlight()
 
     @Slot(int, int)
     def open_hit(self, conversation_id: int, message_id: int) -> None:

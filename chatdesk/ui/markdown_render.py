@@ -11,7 +11,13 @@ in Python and then parsing that HTML would cost more and need another dependency
   language label and "Copy" button in the space those margins leave, from ``boxes``;
 * inline code gets a fixed font and a tinted background, links the view's link colour;
 * block quotes get a narrower indent and a bar (painted by the view, from ``bars``);
-* tables get thin borders in the palette's colours.
+* tables get thin borders in the palette's colours;
+* a single newline inside a paragraph is a line break, as in chatdesk's one Markdown
+  dialect (``core.markdown_dialect``, GitHub's "breaks"); code keeps its own lines.
+  Qt's reader turns a hard break into a new paragraph (with a paragraph's spacing), so
+  instead the dialect's parser says which line ends are soft breaks, each gets an
+  invisible marker, and the marker and the space Qt reads there become a line separator
+  (U+2028) in the same paragraph.
 
 Documents are laid out for one width at a time (``RenderedMessage.layout``); the view keeps
 them per message id and relays them out only when the width changes.
@@ -40,6 +46,7 @@ from PySide6.QtGui import (
     QTextTable,
 )
 
+from chatdesk.core.markdown_dialect import soft_break_lines
 from chatdesk.ui.code_highlight import DARK_STYLE, LIGHT_STYLE, highlight_ranges
 
 _CODE_LANGUAGE = QTextFormat.Property.BlockCodeLanguage
@@ -49,6 +56,12 @@ QUOTE_INDENT = 18  # per level of "> quote"; a bar is drawn in it (Qt's default 
 # Geometry of a code box, in pixels (see RenderTheme.code_header_height for the header).
 CODE_PAD = 8       # inner padding left/right/bottom
 CODE_GAP = 6       # space above and below the box
+
+# Marks a soft line break for ``_mark_soft_breaks``: Unicode spaces (Zs), which md4c reads
+# as whitespace next to emphasis, just like the line end they stand before. The first one
+# that the text does not contain is used.
+_BREAK_MARKERS = "\u2005\u2006\u2004\u2008\u2009\u200a"
+LINE_SEPARATOR = "\u2028"
 
 
 def blend(a: QColor, b: QColor, t: float) -> QColor:
@@ -254,9 +267,38 @@ def render_markdown(text: str, theme: RenderTheme) -> RenderedMessage:
     return RenderedMessage(text, [render_markdown_part(text, theme)])
 
 
+def _mark_soft_breaks(text: str) -> tuple[str, str]:
+    """``text`` with a marker before each newline that is a soft break in a paragraph,
+    and the marker ("" when there is none)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = soft_break_lines(text)
+    marker = next((c for c in _BREAK_MARKERS if c not in text), "") if lines else ""
+    if not marker:
+        return text, ""
+    split = text.split("\n")
+    for number in lines:
+        split[number] += marker
+    return "\n".join(split), marker
+
+
+def _break_lines(doc: QTextDocument, marker: str) -> None:
+    """Each marker and the space Qt made of its newline become one line separator."""
+    cursor = doc.find(marker + " ")
+    while not cursor.isNull():
+        cursor.insertText(LINE_SEPARATOR)
+        cursor = doc.find(marker + " ", cursor)
+    cursor = doc.find(marker)
+    while not cursor.isNull():  # a line end Qt's reader did not see as a soft break
+        cursor.removeSelectedText()
+        cursor = doc.find(marker, cursor)
+
+
 def render_markdown_part(text: str, theme: RenderTheme) -> RenderedPart:
     doc = _new_document(theme)
-    doc.setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
+    source, marker = _mark_soft_breaks(text)
+    doc.setMarkdown(source, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
+    if marker:
+        _break_lines(doc, marker)
     if "|" in text:
         _style_tables(doc, theme)  # first: it may remove a block, renumbering the rest
     code_blocks: list[CodeBlock] = []

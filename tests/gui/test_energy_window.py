@@ -10,7 +10,7 @@ from window_driver import ask
 from chatdesk.app import build_window
 from chatdesk.core.energy import EnergyMeter
 from chatdesk.core.settings import Settings
-from chatdesk.ui.chat_items import describe_energy
+from chatdesk.ui.chat.items import describe_energy
 from chatdesk.worker import EngineHost
 
 

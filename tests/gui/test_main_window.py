@@ -15,9 +15,9 @@ from chatdesk.core.engine import ModelLoadError, PromptTooLongError
 from chatdesk.core.events import ChatMessage
 from chatdesk.core.settings import Settings, load_settings
 from chatdesk.session import SessionState
-from chatdesk.ui.chat_items import describe_model
+from chatdesk.ui.chat.items import describe_model
+from chatdesk.ui.chat.view import FLUSH_INTERVAL_MS
 from chatdesk.ui.main_window import MainWindow
-from chatdesk.ui.message_view import FLUSH_INTERVAL_MS
 from chatdesk.worker import EngineHost
 
 ANSWER = "Paris is the capital of France."

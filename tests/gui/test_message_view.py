@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QTextFormat
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QFontMetrics,
+    QGuiApplication,
+    QKeySequence,
+    QTextFormat,
+)
 from PySide6.QtWidgets import QMainWindow, QTextEdit
 
 from chatdesk.bench_ui import sample_conversation
-from chatdesk.ui import markdown_render, message_view
+from chatdesk.ui import markdown_render
+from chatdesk.ui.chat import MessageItem, MessageView, interaction
+from chatdesk.ui.chat import view as message_view
+from chatdesk.ui.chat.view import FLUSH_INTERVAL_MS
 from chatdesk.ui.markdown_render import stable_boundary
-from chatdesk.ui.message_view import FLUSH_INTERVAL_MS, MessageItem, MessageView
 
 RICH = """## Sorting a list
 
@@ -154,6 +163,110 @@ def test_hovering_a_finished_answer_shows_its_figures(view):
     view.end_stream(answer(3, "done"))
 
 
+POEM = "Roses are red,\nviolets are blue,\nsugar is sweet,\nand so are you."
+
+
+def _blocks(doc):
+    block = doc.begin()
+    while block.isValid():
+        yield block
+        block = block.next()
+
+
+def test_a_single_newline_in_an_answer_is_a_line_break(view):
+    view.set_messages([answer(1, "Teacher: count to 20,\nStudent: 1, 2, 3")])
+    [doc] = view.rendered_documents(1)
+    [paragraph] = list(_blocks(doc))  # one paragraph (no paragraph gap) ...
+    assert paragraph.layout().lineCount() == 2  # ... on two lines
+    assert "count to 20,\nStudent: 1, 2, 3" in view.plain_text()
+
+
+def test_code_blocks_keep_their_own_newlines(view):
+    fenced = "Before\nthe code:\n\n```text\nline one\nline two\n```"
+    view.set_messages([answer(1, fenced), answer(2, "Indented:\n\n    line one\n    line two")])
+    for message_id in (1, 2):
+        assert view.code_blocks(message_id) == ["line one\nline two"]
+        [doc] = view.rendered_documents(message_id)
+        code = [b for b in _blocks(doc)
+                if b.blockFormat().hasProperty(QTextFormat.Property.BlockCodeLanguage)]
+        assert [b.text() for b in code] == ["line one", "line two"]
+        assert all(b.layout().lineCount() == 1 for b in code)
+
+
+def test_an_imported_poem_keeps_its_lines(qtbot, view):
+    view.resize(1400, 600)  # wide enough for the whole poem on one line
+    view.set_messages([user(1, "A poem?"), answer(2, POEM)])
+    [doc] = view.rendered_documents(2)
+    [stanza] = list(_blocks(doc))
+    assert stanza.layout().lineCount() == 4
+    assert POEM in view.plain_text()
+    view.begin_stream(answer(3, ""))  # and while it streams in
+    view.append_stream(POEM)
+    qtbot.waitUntil(lambda: view.plain_text().count(POEM) == 2,
+                    timeout=10 * FLUSH_INTERVAL_MS)
+    assert view.rendered_documents(3)[-1].begin().layout().lineCount() == 4
+    view.end_stream(answer(3, ""))
+
+
+CHIPS = ("42 tokens", "31.0 tok/s", "first token 0.12 s", "stopped by you", "0.9 J")
+
+
+def test_figures_are_chips_that_wrap_instead_of_being_cut(qtbot, view):
+    full = "42 tokens · 31.0 tok/s · first token 0.12 s · context 24/4096 · stopped by you"
+    view.set_messages([user(1, "hi"), answer(2, "Hello", chips=CHIPS, tooltip=full)])
+    assert view.plain_text().endswith("Hello\n" + " · ".join(CHIPS))
+    bubble = view.target_rect(2, "bubble")
+    assert view.tooltip_at(bubble.bottomLeft() + QPoint(4, -4)) == full
+    chips = [view.target_rect(2, f"footer:{n}") for n in range(len(CHIPS))]
+    assert len({chip.top() for chip in chips}) == 1  # one row in a wide window
+    # painted as labels: a chip's inside differs from the bubble just left of it
+    image = view.viewport().grab().toImage()
+    first = chips[0]
+    assert (image.pixelColor(first.left() + 3, first.center().y())
+            != image.pixelColor(first.left() - 3, first.center().y()))
+    tall = bubble.height()
+
+    view.resize(300, 600)
+    qtbot.waitUntil(lambda: view.target_rect(2, "bubble").width() < 300)
+    bubble = view.target_rect(2, "bubble")
+    chips = [view.target_rect(2, f"footer:{n}") for n in range(len(CHIPS))]
+    assert len({chip.top() for chip in chips}) >= 2  # wrapped to more rows ...
+    assert bubble.height() > tall  # ... which the row's height makes room for
+    fm = QFontMetrics(markdown_render.RenderTheme(view.palette(), view.font()).small_font)
+    for chip, text in zip(chips, CHIPS, strict=True):
+        assert bubble.contains(chip)
+        assert chip.width() >= fm.horizontalAdvance(text)  # never elided
+
+
+def test_a_long_note_wraps_and_keeps_the_stop_reason(qtbot, view):
+    note = "42 tokens · 31.0 tok/s · first token 0.12 s · context 24/4096 · stopped by you"
+    view.resize(300, 600)
+    view.set_messages([answer(1, "Hello", note=note)])
+    assert view.plain_text().endswith("Hello\n" + note)
+    last = view.target_rect(1, "footer:4")
+    fm = QFontMetrics(markdown_render.RenderTheme(view.palette(), view.font()).small_font)
+    assert last.width() >= fm.horizontalAdvance("· stopped by you")
+    assert view.target_rect(1, "bubble").contains(last)
+    assert last.top() > view.target_rect(1, "footer:0").top()
+
+
+def test_wide_windows_cap_the_reading_width_in_a_centred_column(qtbot, view):
+    prose = ("A local model answers on this machine, so what it costs is what this machine "
+             "spends: the time, the memory, and the energy of every token it writes. ") * 6
+    view.set_messages([user(1, "hi"), answer(2, prose)])
+    view.resize(1600, 800)
+    qtbot.waitUntil(lambda: view.target_rect(2, "bubble").width() < 1000)
+    box, mine = view.target_rect(2, "bubble"), view.target_rect(1, "bubble")
+    layout = view.rendered_documents(2)[0].begin().layout()
+    lengths = [layout.lineAt(n).textLength() for n in range(layout.lineCount() - 1)]
+    assert 75 <= sum(lengths) / len(lengths) <= 95  # about 85 characters a line
+    middle = view.viewport().width() / 2
+    assert abs(box.center().x() - middle) <= 10  # centred (the scroll bar's room aside)
+    assert mine.right() == pytest.approx(box.right(), abs=2)  # questions end where answers do
+    view.resize(500, 800)  # a narrow window still uses its whole width
+    qtbot.waitUntil(lambda: view.target_rect(2, "bubble").width() > 440)
+
+
 # ---------------------------------------------------------------------------- streaming
 def test_streaming_coalesces_and_rerenders_only_the_streamed_row(qtbot, view, monkeypatch):
     view.set_messages(sample_conversation(40))
@@ -251,6 +364,42 @@ def test_reloading_the_conversation_keeps_a_running_stream(qtbot, view):
     assert view.plain_text() == "You\nHow do I sort a list?"
 
 
+
+def test_regenerate_replaces_the_branch_instead_of_stacking_bubbles(qtbot, view):
+    view.set_messages([user(1), answer(2, "First answer"), user(3, "more?"), answer(4, "Yes")])
+    question = view.rendered_documents(1)[0]
+    removed = []
+    view.model().rowsRemoved.connect(lambda _parent, first, last: removed.append((first, last)))
+    for regenerated, count in ((5, 2), (6, 3)):  # Ctrl+R twice
+        view.begin_stream(answer(regenerated, "", sibling_index=count - 1,
+                                 sibling_count=count), after=1)
+        assert [m.id for m in view.messages()] == [1, regenerated] and view.streaming
+        view.append_stream(f"Answer {count}")
+        view.end_stream(answer(regenerated, f"Answer {count}", sibling_index=count - 1,
+                               sibling_count=count))
+    assert removed == [(1, 3), (1, 1)]  # one removal each time
+    assert view.rendered_documents(1)[0] is question  # the rows kept were not re-rendered
+    assert view.plain_text().count("gemma-3-270m") == 1  # one answer bubble, no stale one
+    assert view.messages()[1].sibling_index == 2
+
+
+def test_truncate_after(qtbot, view):
+    view.set_messages([user(1), answer(2, "a"), user(3, "b")])
+    assert not view.truncate_after(99)  # unknown id: nothing changes
+    assert view.truncate_after(3) and [m.id for m in view.messages()] == [1, 2, 3]
+    view.begin_stream(answer(4, ""))
+    view.append_stream("streaming")
+    assert view.truncate_after(2)  # the streamed row goes, and its stream ends
+    assert [m.id for m in view.messages()] == [1, 2] and not view.streaming
+    view.append_stream("ignored")
+    assert "ignored" not in view.plain_text() and "streaming" not in view.plain_text()
+    bar = view.verticalScrollBar()
+    assert bar.value() == bar.maximum()
+    assert view.truncate_after(None) and view.messages() == []
+    view.begin_stream(answer(5, ""))  # a stream begins at the (empty) end
+    assert [m.id for m in view.messages()] == [5]
+    view.end_stream(answer(5, "done"))
+
 # ----------------------------------------------------------------- alternatives, actions
 def test_alternatives_navigation_emits_the_new_index(qtbot, view):
     view.set_messages([user(1), answer(2, "Second of three", sibling_index=1, sibling_count=3)])
@@ -297,7 +446,7 @@ def test_copy_action_and_context_menu(qtbot, view):
 
 def test_clicking_a_link_opens_it(qtbot, view, monkeypatch):
     opened = []
-    monkeypatch.setattr(message_view.QDesktopServices, "openUrl",
+    monkeypatch.setattr(interaction.QDesktopServices, "openUrl",
                         lambda url: opened.append(url.toString()))
     view.set_messages([answer(1, "[example](https://example.com/page) " + "filler " * 3)])
     bubble = view.target_rect(1, "bubble")
@@ -407,6 +556,20 @@ def test_scroll_to_message_shows_and_highlights_the_hit(qtbot, view):
     view.scroll_to_message(target)  # no highlight now
     assert color_count(view, search, view.target_rect(target, "bubble")) == 0
 
+
+def test_clear_highlight_removes_the_search_marks_and_keeps_the_place(view):
+    items = sample_conversation(100)
+    items[20] = answer(items[20].id, "Here the needle word sits in a haystack of text.")
+    view.set_messages(items)
+    target = items[20].id
+    search = QColor(markdown_render.RenderTheme(view.palette(), view.font()).search_hit)
+    view.scroll_to_message(target, "needle")
+    rect = view.target_rect(target, "bubble")
+    assert color_count(view, search, rect) > 5
+    view.clear_highlight()
+    assert view.target_rect(target, "bubble") == rect  # nothing moved
+    assert color_count(view, search, rect) == 0
+    view.clear_highlight()  # twice is harmless
 
 def test_opening_2000_messages_renders_only_what_is_visible(qtbot, view):
     items = sample_conversation(2000)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import random
 from html.parser import HTMLParser
 
 import pytest
 from test_exchange_formats import history  # noqa: F401
 
-from chatdesk.core.exchange import render
-from chatdesk.core.exchange.safe_markdown import render as render_markdown
+from chatdesk.core.exchange import import_file, render
+from chatdesk.core.exchange.json_format import FORMAT_NAME
+from chatdesk.core.exchange.markdown_html import render as render_markdown
 from chatdesk.core.history import NewMessage
 
 ALLOWED_TAGS = {"p", "br", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "hr",
@@ -124,3 +126,38 @@ def test_markdown_subset_renders_what_models_write():
 
 def test_deeply_nested_quotes_do_not_blow_the_stack():
     render_markdown(">" * 5000 + " deep")
+
+
+POEM = "Roses are red,\nviolets are blue,\nsugar is sweet,\nand so are you."
+
+
+def test_a_single_newline_is_a_line_break_but_never_in_code():
+    assert "<p>20,<br>\nStudent: go on</p>" in render_markdown("20,\nStudent: go on")
+    for code in ("```text\nline one\nline two\n```", "    line one\n    line two"):
+        html_text = render_markdown(code)
+        assert "<pre><code>line one\nline two</code></pre>" in html_text, html_text
+        assert "<br>" not in html_text
+    assert "<li>first<br>\nmore of it</li>" in render_markdown("- first\n  more of it")
+
+
+def test_an_imported_poem_keeps_its_lines_in_the_page(history, tmp_path):  # noqa: F811
+    path = tmp_path / "poem.json"
+    path.write_text(json.dumps({
+        "format": FORMAT_NAME, "version": 1,
+        "conversation": {"title": "poem", "current_message": 2},
+        "messages": [{"id": 1, "parent": None, "role": "user", "content": "A poem?"},
+                     {"id": 2, "parent": 1, "role": "assistant", "content": POEM}]}),
+        encoding="utf-8")
+    [cid] = import_file(history, path)
+    page = render(history, cid, "html").decode("utf-8")
+    assert "<br>\n".join(POEM.split("\n")) in page
+
+
+def test_bare_urls_become_safe_links_and_images_stay_text():
+    html_text = render_markdown("see https://example.com/x or www.python.org, "
+                                "![pic](https://e.com/p.png)")
+    assert ('<a href="https://example.com/x" rel="noopener noreferrer">'
+            "https://example.com/x</a>") in html_text
+    assert '<a href="http://www.python.org" rel="noopener noreferrer">' in html_text
+    assert "<img" not in html_text
+    _check_markup(html_text, ALLOWED_TAGS)

@@ -3,7 +3,8 @@
 Questions are light bubbles on the right, answers white cards; code blocks are coloured by
 pygments with inline styles, so the file needs nothing else to look right offline. Every
 piece of text (titles, models, messages) is escaped; answers' Markdown goes through
-``safe_markdown``, which escapes before it adds its own fixed tags. A Content-Security-Policy
+``markdown_html`` (markdown-it-py, raw HTML off, the app's one dialect: a single newline
+is a line break, as in the window). A Content-Security-Policy
 that allows no script is there as a second line of defence. Qt's PDF export renders this
 same document (Qt ignores the CSS it does not know).
 """
@@ -11,7 +12,7 @@ same document (Qt ignores the CSS it does not know).
 from __future__ import annotations
 
 from chatdesk import __version__
-from chatdesk.core.exchange import safe_markdown
+from chatdesk.core.exchange import markdown_html
 from chatdesk.core.exchange.common import (
     ALTERNATIVES_NOTE,
     ROLE_LABELS,
@@ -20,7 +21,7 @@ from chatdesk.core.exchange.common import (
     header_fields,
     message_figures,
 )
-from chatdesk.core.exchange.safe_markdown import esc
+from chatdesk.core.exchange.markdown_html import esc
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -98,15 +99,15 @@ def render_html(data: ExportData) -> str:
         parts.append(f'<p class="note">{esc(ALTERNATIVES_NOTE)}</p>')
     if conv.system_prompt:
         parts.append('<div class="system-prompt"><div class="role">System prompt</div>'
-                     f"{safe_markdown.plain(conv.system_prompt)}</div>")
+                     f"{markdown_html.plain(conv.system_prompt)}</div>")
     for message in data.thread:
         heading = esc(ROLE_LABELS.get(message.role, message.role))
         if message.role == "assistant" and message.model:
             heading += f" · {esc(message.model)}"
         alt = (f' <span class="alt">· {message.sibling_index + 1}/{message.sibling_count}'
                "</span>" if message.sibling_count > 1 else "")
-        body = (safe_markdown.render(message.content) if message.role == "assistant"
-                else safe_markdown.plain(message.content))
+        body = (markdown_html.render(message.content) if message.role == "assistant"
+                else markdown_html.plain(message.content))
         _message(parts, message.role, message.state, heading,
                  esc(format_time(message.created_at)), alt, body,
                  esc(message_figures(message)))

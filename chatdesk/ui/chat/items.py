@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chatdesk.core.events import ModelInfo, StopReason
 from chatdesk.core.history import ThreadMessage
-from chatdesk.ui.message_view import MessageItem
+from chatdesk.ui.chat.model import MessageItem
 
 _STOP_NOTES = {
     StopReason.EOS.value: "",
