@@ -33,12 +33,15 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
-from chatdesk.core.downloads import PartialDownload, format_bytes, partial_downloads
+from chatdesk.core.downloads import PartialDownload, partial_downloads
+from chatdesk.core.figures import format_bytes
 from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 from chatdesk.core.gguf_file import InvalidModelFileError
 from chatdesk.core.model_store import (
     InstalledModel,
+    catalog_entry_for,
     import_model,
+    installed_copy,
     installed_models,
     remove_model,
 )
@@ -220,10 +223,8 @@ class ModelsDialog(QDialog):
             self.description.setText(f"<b>{entry.name}</b> — {entry.description}")
 
     def _installed_path(self, entry: CatalogEntry) -> Path | None:
-        for model in installed_models(self.models_dir):
-            if model.catalog_id == entry.id or model.path.name == entry.filename:
-                return model.path
-        return None
+        copy = installed_copy(entry, installed_models(self.models_dir))
+        return copy.path if copy else None
 
     def _job_for(self, entry: CatalogEntry) -> JobUpdate | None:
         for update in self.downloads.last.values():
@@ -305,7 +306,8 @@ class ModelsDialog(QDialog):
         self.installed: list[InstalledModel] = models
         self.installed_table.setRowCount(len(models))
         for row, model in enumerate(models):
-            entry = self.catalog.get(model.catalog_id) if model.catalog_id else None
+            entry = catalog_entry_for(self.catalog, self.models_dir, model.path.name,
+                                      model.catalog_id)
             for column, value in enumerate((model.path.name, format_bytes(model.size_bytes),
                                             entry.name if entry else "")):
                 self.installed_table.setItem(row, column, QTableWidgetItem(value))
@@ -471,7 +473,7 @@ class ModelsDialog(QDialog):
 
     def resume_partials(self) -> None:
         for partial in self._unfinished():
-            entry = self.catalog.by_filename(partial.filename)
+            entry = catalog_entry_for(self.catalog, self.models_dir, partial.filename)
             self.downloads.enqueue(entry.name if entry else partial.name, partial.repo_id,
                                    partial.filename, revision=partial.revision,
                                    sha256=entry.sha256 if entry else None,
