@@ -187,9 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chatdesk.core.catalog import catalog_path, load_catalog
     from chatdesk.core.energy import EnergyMeter
     from chatdesk.core.engine import LlamaEngine
+    from chatdesk.pdf_render import register as register_pdf_export
     from chatdesk.ui.theme import apply_theme
     from chatdesk.worker import EngineHost
 
+    register_pdf_export()  # core's exchange layer writes PDF through Qt, registered here
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("chatdesk")
     app.setApplicationVersion(__version__)

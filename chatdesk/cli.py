@@ -141,16 +141,14 @@ def _load_catalog(args: argparse.Namespace) -> Catalog:
 def _models_list(args: argparse.Namespace, models_dir: Path) -> int:
     from chatdesk.core.downloads import partial_downloads
     from chatdesk.core.fit import check_fit, current_memory
-    from chatdesk.core.model_store import installed_models
+    from chatdesk.core.model_store import catalog_entry_for, installed_copy, installed_models
 
     catalog = _load_catalog(args)
     memory = current_memory()
     installed = installed_models(models_dir)
-    by_id = {m.catalog_id: m for m in installed if m.catalog_id}
-    by_name = {m.path.name: m for m in installed}
     catalog_rows = []
     for entry in catalog.entries:
-        copy = by_id.get(entry.id) or by_name.get(entry.filename)
+        copy = installed_copy(entry, installed)
         catalog_rows.append({
             "id": entry.id, "name": entry.name, "repo_id": entry.repo_id,
             "filename": entry.filename, "revision": entry.revision,
@@ -163,8 +161,7 @@ def _models_list(args: argparse.Namespace, models_dir: Path) -> int:
         })
     installed_rows = []
     for model in installed:
-        entry = (catalog.get(model.catalog_id) if model.catalog_id else None) \
-            or catalog.by_filename(model.path.name)
+        entry = catalog_entry_for(catalog, models_dir, model.path.name, model.catalog_id)
         required = entry.ram_required_bytes if entry else _estimate_required(model.size_bytes)
         installed_rows.append({
             "name": model.path.name, "path": str(model.path), "size_bytes": model.size_bytes,
@@ -199,7 +196,7 @@ def _estimate_required(file_size: int) -> int:
 def _print_list(catalog: Catalog, catalog_rows: list[dict[str, Any]],
                 installed_rows: list[dict[str, Any]], partial_rows: list[dict[str, Any]],
                 models_dir: Path, memory: Any) -> None:
-    from chatdesk.core.downloads import format_bytes
+    from chatdesk.core.figures import format_bytes
 
     gpu = (f", {format_bytes(memory.free_vram)} free GPU memory"
            if memory.free_vram is not None else "")
@@ -310,7 +307,7 @@ class _ProgressPrinter:
         self.last_line_at = 0.0
 
     def __call__(self, progress: DownloadProgress) -> None:
-        from chatdesk.core.downloads import format_bytes
+        from chatdesk.core.figures import format_bytes
 
         done, total = progress.downloaded, progress.total
         parts = [f"{self.name}:"]
@@ -423,6 +420,10 @@ def run_exchange_command(args: argparse.Namespace) -> int:
     from chatdesk.core.paths import resolve_paths
 
     database = resolve_paths(args.data_dir).database
+    if args.command == "export" and args.format == "pdf":
+        from chatdesk.pdf_render import register  # Qt: loaded only when a PDF is asked for
+
+        register()
     if args.command == "export":
         if (args.id is None) == (not args.all):
             return _fail("give a conversation ID or --all, not both", EXIT_USAGE)

@@ -19,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from chatdesk.core.catalog import Catalog
+from chatdesk.core.catalog import Catalog, CatalogEntry
 from chatdesk.core.conversation import AnswerRecorder, prompt_messages, store_question
 from chatdesk.core.energy.record import energy_record
 from chatdesk.core.engine import LoadOptions
@@ -32,7 +32,7 @@ from chatdesk.core.events import (
     TokenChunk,
 )
 from chatdesk.core.history import HistoryError, HistoryStore, StoredMessage, ThreadMessage
-from chatdesk.core.model_store import catalog_id_for
+from chatdesk.core.model_store import catalog_entry_for
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings_store import SettingsStore
 from chatdesk.worker import EngineHost
@@ -192,11 +192,9 @@ class ChatSession(QObject):
                            gpu_layers=settings.gpu_layers, threads=settings.threads,
                            template_hint=entry.chat_template_hint if entry else None)
 
-    def catalog_entry(self, path: str):
+    def catalog_entry(self, path: str) -> CatalogEntry | None:
         """The catalog entry a model file was downloaded as (or whose file name it has)."""
-        name = Path(path).name
-        catalog_id = catalog_id_for(self.models_dir, name)
-        return self.catalog.get(catalog_id) if catalog_id else self.catalog.by_filename(name)
+        return catalog_entry_for(self.catalog, self.models_dir, Path(path).name)
 
     def load_model(self, path: str | None) -> None:
         """Load ``path`` (None: the bundled default model) in the background; a running

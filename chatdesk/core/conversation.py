@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatdesk.core.events import ChatMessage, GenerationResult, StopReason
-from chatdesk.core.history import HistoryStore, StoredMessage, ThreadMessage, stats_from_result
+from chatdesk.core.figures import AnswerStats
+from chatdesk.core.history import HistoryStore, StoredMessage, ThreadMessage
 from chatdesk.core.sampling import SamplingParams
 
 TITLE_CHARS = 48
@@ -97,7 +98,7 @@ class AnswerRecorder:
         self.finished = True
         return self.history.finish_answer(
             self.answer_id, content=result.text, state="complete",
-            stop_reason=result.stop_reason.value, stats=stats_from_result(result),
+            stop_reason=result.stop_reason.value, stats=AnswerStats.from_result(result).to_dict(),
             energy=energy)
 
     def fail(self) -> StoredMessage | None:

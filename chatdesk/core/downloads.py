@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
+from chatdesk.core.figures import format_bytes
 from chatdesk.core.model_store import DISK_RESERVE_BYTES
 
 log = logging.getLogger(__name__)
@@ -158,16 +159,6 @@ def free_disk_bytes(path: Path) -> int:
 def partial_dir(models_dir: Path) -> Path:
     """Where unfinished downloads wait; never scanned as installed models."""
     return models_dir / PARTIAL_DIR
-
-
-def format_bytes(count: float) -> str:
-    """Human-readable size in binary units (what file managers show)."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover - loop always returns
 
 
 def quiet_hub() -> None:

@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from chatdesk.core.figures import decode_rate, prompt_rate
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -82,14 +84,12 @@ class GenerationResult:
 
     @property
     def prompt_tokens_per_s(self) -> float:
-        return self.prompt_eval_tokens / self.prompt_eval_s if self.prompt_eval_s > 0 else 0.0
+        return prompt_rate(self.prompt_eval_tokens, self.prompt_eval_s)
 
     @property
     def generation_tokens_per_s(self) -> float:
-        """Decode speed: n tokens span n-1 intervals after the first (which is prompt eval)."""
-        if self.generated_tokens < 2 or self.generation_s <= 0:
-            return 0.0
-        return (self.generated_tokens - 1) / self.generation_s
+        """Decode speed (figures.decode_rate says how it is counted)."""
+        return decode_rate(self.generated_tokens, self.generation_s)
 
 
 @dataclass(frozen=True)

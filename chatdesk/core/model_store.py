@@ -17,11 +17,13 @@ import logging
 import os
 import shutil
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from chatdesk.core.atomic import atomic_write_text, atomic_writer
-from chatdesk.core.catalog import ID_RE
+from chatdesk.core.catalog import ID_RE, Catalog, CatalogEntry
+from chatdesk.core.figures import format_bytes
 from chatdesk.core.gguf_file import read_gguf_header
 
 log = logging.getLogger(__name__)
@@ -72,9 +74,9 @@ def check_free_space(directory: Path, needed_bytes: int, what: str = "the model"
     if needed_bytes + DISK_RESERVE_BYTES > free:
         raise OSError(
             errno.ENOSPC,
-            f"Not enough free disk space for {what}: it needs {_human(needed_bytes)} "
-            f"(plus {_human(DISK_RESERVE_BYTES)} to spare) and {directory} has "
-            f"{_human(free)} free.",
+            f"Not enough free disk space for {what}: it needs {format_bytes(needed_bytes)} "
+            f"(plus {format_bytes(DISK_RESERVE_BYTES)} to spare) and {directory} has "
+            f"{format_bytes(free)} free.",
         )
 
 
@@ -139,6 +141,24 @@ def record_catalog_id(models_dir: Path, filename: str, catalog_id: str) -> None:
 def catalog_id_for(models_dir: Path, filename: str) -> str | None:
     """The catalog id recorded for ``filename``, or None."""
     return _read_registry(models_dir).get(filename)
+
+
+def catalog_entry_for(catalog: Catalog, models_dir: Path, filename: str,
+                      catalog_id: str | None = None) -> CatalogEntry | None:
+    """The catalog entry a model file came from: the one recorded when it was installed
+    (``catalog_id``, else the registry in ``models_dir``), else the entry that installs a
+    file of that name. The one lookup every caller uses, so they never disagree."""
+    recorded = catalog_id or catalog_id_for(models_dir, filename)
+    entry = catalog.get(recorded) if recorded else None
+    return entry or catalog.by_filename(filename)
+
+
+def installed_copy(entry: CatalogEntry,
+                   models: Sequence[InstalledModel]) -> InstalledModel | None:
+    """The other way round: the installed file of a catalog entry, one recorded as coming
+    from it first, else one with the file name it installs."""
+    return (next((m for m in models if m.catalog_id == entry.id), None)
+            or next((m for m in models if m.path.name == entry.filename), None))
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -230,11 +250,3 @@ def _write_registry(models_dir: Path, registry: dict[str, str]) -> None:
         registry.items()))}, indent=2, ensure_ascii=False)
     atomic_write_text(models_dir / REGISTRY_NAME, text + "\n")
 
-
-def _human(n: int) -> str:
-    value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
-        value /= 1000
-    return f"{n} bytes"  # unreachable

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.core.energy.cost import cloud_cost
 from chatdesk.core.energy.sampler import EnergyReport
+from chatdesk.core.figures import format_co2, format_money, format_wh, significant
 from chatdesk.core.history import HistoryStore
 from chatdesk.core.settings import Settings
 
@@ -110,24 +111,6 @@ def provenance(history: HistoryStore, conversation_id: int | None = None,
                 continue
             result.add(message.energy)
     return result
-
-
-def format_money(value: float, currency: str | None) -> str:
-    """Small sums keep three significant digits (a cent rounds most answers to zero)."""
-    unit = currency or "(mixed currencies)"
-    if value == 0:
-        return f"0 {unit}"
-    if abs(value) < 1:
-        return f"{value:.3g} {unit}"
-    return f"{value:,.2f} {unit}"
-
-
-def format_wh(wh: float) -> str:
-    return f"{wh / 1000:.3g} kWh" if wh >= 1000 else f"{wh:.3g} Wh"
-
-
-def format_co2(grams: float) -> str:
-    return f"{grams / 1000:.3g} kg CO2" if grams >= 1000 else f"{grams:.3g} g CO2"
 
 
 @dataclass(frozen=True)
@@ -324,11 +307,11 @@ class CostView(QWidget):
             rate = self.tr(" · {avg:.1f} tok/s average, {top:.1f} peak").format(
                 avg=sum(rates) / len(rates), top=max(rates))
         self.answer_label.setText(self.tr(
-            "{w:.1f} W average ({idle:.1f} W idle) over {s:.1f} s · {j:.3g} J ({wh}), "
-            "{above:.3g} J above idle{rate} — {how}").format(
-                w=report.avg_watts, idle=report.idle_watts, s=report.seconds, j=report.joules,
-                wh=format_wh(report.watt_hours), above=report.above_idle_joules, rate=rate,
-                how=how))
+            "{w:.1f} W average ({idle:.1f} W idle) over {s:.1f} s · {j} J ({wh}), "
+            "{above} J above idle{rate} — {how}").format(
+                w=report.avg_watts, idle=report.idle_watts, s=report.seconds,
+                j=significant(report.joules), wh=format_wh(report.watt_hours),
+                above=significant(report.above_idle_joules), rate=rate, how=how))
 
     # -- settings and totals -------------------------------------------------------------
     def set_settings(self, settings: Settings) -> None:
@@ -436,7 +419,7 @@ class CostView(QWidget):
                 local=local, tag=prov.tag)
             ratio = comparison.ratio
             if ratio is not None:
-                text += self.tr(" — cloud ×{r:.3g}").format(r=ratio)
+                text += self.tr(" — cloud ×{r}").format(r=significant(ratio))
             elif comparison.local_cost > 0 and not comparison.comparable:
                 text += self.tr(" — different currencies, not converted")
             self.cloud_lines[period].setText(text)

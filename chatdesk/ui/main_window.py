@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk import __version__
 from chatdesk.core.events import ModelInfo, TokenChunk
+from chatdesk.core.figures import answer_title
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
 from chatdesk.core.model_store import installed_models
@@ -43,7 +44,7 @@ from chatdesk.session import (
     SessionState,
 )
 from chatdesk.ui.chat import MessageItem, MessageView
-from chatdesk.ui.chat.items import answer_title, message_item
+from chatdesk.ui.chat.items import message_item
 from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
@@ -245,7 +246,9 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _show_thread(self, thread: list[ThreadMessage]) -> None:
-        self.chat_view.set_messages([message_item(m) for m in thread if m.role != "system"])
+        catalog = self.session.catalog
+        self.chat_view.set_messages([message_item(m, catalog) for m in thread
+                                     if m.role != "system"])
         self.empty_hint.setVisible(not thread)
         self._update_controls()
 
@@ -255,13 +258,14 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_message_added(self, message: ThreadMessage) -> None:
-        self.chat_view.append_message(message_item(message))
+        self.chat_view.append_message(message_item(message, self.session.catalog))
         self.empty_hint.hide()
 
     @Slot(object)
     def _on_answer_started(self, started: AnswerStarted) -> None:
+        title = answer_title(started.model, self.session.catalog)
         self.chat_view.begin_stream(MessageItem(id=started.answer_id, role="assistant",
-                                                text="", title=answer_title(started.model)))
+                                                text="", title=title))
         self.stats_panel.start_answer(self.session.model.context_length
                                       if self.session.model else 0)
         self.status.speed(0)
@@ -275,7 +279,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_answer_done(self, done: AnswerFinished) -> None:
-        self.chat_view.end_stream(message_item(done.message))
+        self.chat_view.end_stream(message_item(done.message, self.session.catalog))
         self.stats_panel.finish_answer(done.result, done.message.energy)
         self.status.speed(done.result.generation_tokens_per_s)
         if self.cost_view is not None:
@@ -287,8 +291,9 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_answer_failed(self, failed: AnswerFailed) -> None:
         self.stats_panel.finish_answer(None)
+        title = answer_title(failed.model, self.session.catalog)
         self.chat_view.end_stream(MessageItem(
-            id=failed.answer_id, role="assistant", text="", title=answer_title(failed.model),
+            id=failed.answer_id, role="assistant", text="", title=title,
             note=self.tr("(no answer: {0})").format(failed.title), incomplete=True))
         self._update_controls()
 

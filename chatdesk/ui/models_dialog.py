@@ -33,17 +33,20 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
-from chatdesk.core.downloads import PartialDownload, format_bytes, partial_downloads
+from chatdesk.core.downloads import PartialDownload, partial_downloads
+from chatdesk.core.figures import format_bytes
 from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 from chatdesk.core.gguf_file import InvalidModelFileError
 from chatdesk.core.model_store import (
     InstalledModel,
+    catalog_entry_for,
     import_model,
+    installed_copy,
     installed_models,
     remove_model,
 )
 from chatdesk.download_manager import DownloadManager, JobState, JobUpdate
-from chatdesk.ui.background import run_in_background
+from chatdesk.threads import run_op
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +120,6 @@ class ModelsDialog(QDialog):
     """Non-modal: downloads keep going while the user chats."""
 
     load_requested = Signal(str)  # a model file to load
-    _search_done = Signal(object)
-    _files_done = Signal(object)
-    _import_done = Signal(object)
 
     def __init__(self, catalog: Catalog, models_dir: Path, downloads: DownloadManager,
                  parent: QWidget | None = None, memory: MemoryInfo | None = None) -> None:
@@ -139,9 +139,6 @@ class ModelsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         downloads.update.connect(self._on_download_update)
-        self._search_done.connect(self._show_search_results)
-        self._files_done.connect(self._show_repo_files)
-        self._import_done.connect(self._import_finished)
         for update in downloads.last.values():
             self._on_download_update(update)
         self.refresh()
@@ -220,10 +217,8 @@ class ModelsDialog(QDialog):
             self.description.setText(f"<b>{entry.name}</b> — {entry.description}")
 
     def _installed_path(self, entry: CatalogEntry) -> Path | None:
-        for model in installed_models(self.models_dir):
-            if model.catalog_id == entry.id or model.path.name == entry.filename:
-                return model.path
-        return None
+        copy = installed_copy(entry, installed_models(self.models_dir))
+        return copy.path if copy else None
 
     def _job_for(self, entry: CatalogEntry) -> JobUpdate | None:
         for update in self.downloads.last.values():
@@ -305,7 +300,8 @@ class ModelsDialog(QDialog):
         self.installed: list[InstalledModel] = models
         self.installed_table.setRowCount(len(models))
         for row, model in enumerate(models):
-            entry = self.catalog.get(model.catalog_id) if model.catalog_id else None
+            entry = catalog_entry_for(self.catalog, self.models_dir, model.path.name,
+                                      model.catalog_id)
             for column, value in enumerate((model.path.name, format_bytes(model.size_bytes),
                                             entry.name if entry else "")):
                 self.installed_table.setItem(row, column, QTableWidgetItem(value))
@@ -357,8 +353,8 @@ class ModelsDialog(QDialog):
         """Check the header and copy in the background (a model is gigabytes)."""
         self.import_button.setEnabled(False)
         self.import_status.setText(self.tr("Importing {0}…").format(source.name))
-        run_in_background(lambda: import_model(source, self.models_dir), self._import_done,
-                          "import-model")
+        run_op(lambda: import_model(source, self.models_dir), self._import_finished,
+               self._import_finished, name="import-model")
 
     @Slot(object)
     def _import_finished(self, result: object) -> None:
@@ -411,7 +407,8 @@ class ModelsDialog(QDialog):
         self.search_status.setText(self.tr("Searching…"))
         self.search_results.clear()
         self.repo_files.clear()
-        run_in_background(lambda: search_gguf_repos(text), self._search_done, "hub-search")
+        run_op(lambda: search_gguf_repos(text), self._show_search_results,
+               self._show_search_results, name="hub-search")
 
     @Slot(object)
     def _show_search_results(self, result: object) -> None:
@@ -428,8 +425,8 @@ class ModelsDialog(QDialog):
         if item is None:
             return
         repo_id = item.text()
-        run_in_background(lambda: (repo_id, gguf_files_in(repo_id)), self._files_done,
-                          "hub-files")
+        run_op(lambda: (repo_id, gguf_files_in(repo_id)), self._show_repo_files,
+               self._show_repo_files, name="hub-files")
 
     @Slot(object)
     def _show_repo_files(self, result: object) -> None:
@@ -471,7 +468,7 @@ class ModelsDialog(QDialog):
 
     def resume_partials(self) -> None:
         for partial in self._unfinished():
-            entry = self.catalog.by_filename(partial.filename)
+            entry = catalog_entry_for(self.catalog, self.models_dir, partial.filename)
             self.downloads.enqueue(entry.name if entry else partial.name, partial.repo_id,
                                    partial.filename, revision=partial.revision,
                                    sha256=entry.sha256 if entry else None,

@@ -15,12 +15,17 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QWidget
 
 from chatdesk.core.events import GenerationResult
+from chatdesk.core.figures import (
+    AnswerStats,
+    EnergyFigures,
+    decode_rate,
+    figure,
+    format_bytes,
+    format_money,
+    significant,
+)
 
 REFRESH_MS = 250
-
-
-def format_mib(count: float) -> str:
-    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
 
 
 class Sparkline(QWidget):
@@ -126,35 +131,38 @@ class StatsPanel(QGroupBox):
         if energy:
             self.show_energy(energy)
 
-    def show_energy(self, energy: dict) -> None:
-        how = "measured" if energy.get("measured") else "estimated"
-        self.labels["energy"].setText(f"{energy['joules']:.3g} J · {energy['wh']:.2g} Wh · "
-                                      f"{energy['avg_watts']:.1f} W avg ({how})")
-        self.labels["cost"].setText(f"{energy['cost']:.2g} {energy['currency']} · "
-                                    f"{energy['co2_g']:.2g} g CO2")
+    def show_energy(self, energy: dict | EnergyFigures) -> None:
+        e = energy if isinstance(energy, EnergyFigures) else EnergyFigures.from_dict(energy)
+        how = "measured" if e.measured else "estimated"
+        self.labels["energy"].setText(f"{significant(e.joules)} J · {significant(e.wh, 2)} Wh · "
+                                      f"{figure(e.avg_watts, '.1f')} W avg ({how})")
+        self.labels["cost"].setText(f"{format_money(e.cost, e.currency)} · "
+                                    f"{significant(e.co2_g, 2)} g CO2")
 
-    def show_result(self, result: GenerationResult) -> None:
+    def show_result(self, result: GenerationResult | AnswerStats) -> None:
         """The figures of one finished answer (also used when one is selected)."""
-        self.labels["speed"].setText(f"{result.generation_tokens_per_s:.1f} tok/s "
-                                     f"({result.generated_tokens} tokens)")
-        self.labels["ttft"].setText(f"{result.ttft_s:.2f} s")
-        self.labels["prompt"].setText(f"{result.prompt_eval_tokens}/{result.prompt_tokens} "
-                                      f"tokens at {result.prompt_tokens_per_s:.0f} tok/s")
-        self.labels["context"].setText(f"{result.context_used} / {result.context_length}")
+        s = (result if isinstance(result, AnswerStats) else AnswerStats.from_result(result))
+
+        self.labels["speed"].setText(f"{figure(s.tokens_per_s, '.1f')} tok/s "
+                                     f"({figure(s.generated_tokens)} tokens)")
+        self.labels["ttft"].setText(f"{figure(s.ttft_s, '.2f')} s")
+        self.labels["prompt"].setText(f"{figure(s.prompt_eval_tokens)}/{figure(s.prompt_tokens)} "
+                                      f"tokens at {figure(s.prompt_tokens_per_s, '.0f')} tok/s")
+        self.labels["context"].setText(f"{figure(s.context_used)} / {figure(s.context_length)}")
 
     # -- the steady refresh -------------------------------------------------------------
     def refresh(self) -> None:
-        if self._generating and self._token_elapsed > 0 and self._tokens > 1:
-            rate = (self._tokens - 1) / self._token_elapsed
+        rate = decode_rate(self._tokens, self._token_elapsed)
+        if self._generating and rate > 0:
             self.labels["speed"].setText(f"{rate:.1f} tok/s ({self._tokens} tokens)")
             self.chart.add(rate)
         if self._generating and self._context_used:
             self.labels["context"].setText(f"{self._context_used} / {self._context_length}")
         memory = self._process.memory_info()
-        self.labels["process"].setText(format_mib(memory.rss))
+        self.labels["process"].setText(format_bytes(memory.rss))
         system = psutil.virtual_memory()
         self.labels["system"].setText(
-            f"{format_mib(system.total - system.available)} of {format_mib(system.total)}")
+            f"{format_bytes(system.total - system.available)} of {format_bytes(system.total)}")
         self.labels["cpu"].setText(f"{self._process.cpu_percent(None):.0f} % (chatdesk), "
                                    f"{psutil.cpu_percent(None):.0f} % (all)")
         sample = self.power_reader() if self.power_reader is not None else None
@@ -164,7 +172,7 @@ class StatsPanel(QGroupBox):
             self.labels["power"].setText(self.tr("not measured"))
         if self.vram_reader is not None:
             used, total = self.vram_reader()
-            self.labels["vram"].setText(f"{format_mib(used)} of {format_mib(total)}")
+            self.labels["vram"].setText(f"{format_bytes(used)} of {format_bytes(total)}")
         else:
             self.labels["vram"].setText(self.tr("no GPU in use"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
 from chatdesk.core.events import LoadProgress, ModelInfo
-from chatdesk.ui.chat.items import describe_model
+from chatdesk.core.figures import describe_model
 
 
 class StatusLine:

@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from chatdesk.core.energy import EnergyReport
+from chatdesk.core.figures import format_money
 from chatdesk.core.history import HistoryStore
 from chatdesk.core.settings import Settings
 from chatdesk.ui.cost_view import (
@@ -15,7 +16,6 @@ from chatdesk.ui.cost_view import (
     Provenance,
     compare,
     day_start,
-    format_money,
     month_start,
     provenance,
 )

@@ -9,8 +9,8 @@ from window_driver import ask
 
 from chatdesk.app import build_window
 from chatdesk.core.energy import EnergyMeter
+from chatdesk.core.figures import energy_line
 from chatdesk.core.settings import Settings
-from chatdesk.ui.chat.items import describe_energy
 from chatdesk.worker import EngineHost
 
 
@@ -70,9 +70,9 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
 
 
 def test_describe_energy_says_estimated_when_it_was():
-    text = describe_energy({"source": "estimate", "measured": False, "joules": 12.5,
+    text = energy_line({"source": "estimate", "measured": False, "joules": 12.5,
                             "wh": 12.5 / 3600, "avg_watts": 25.0, "joules_per_token": 0.5,
                             "cost": 1e-6, "currency": "USD", "co2_g": 0.0016})
     assert text.endswith("estimated")
     assert "12.5 J" in text and "25.0 W" in text and "0.5 J/token" in text
-    assert describe_energy(None) == ""
+    assert energy_line(None) == ""

@@ -13,9 +13,9 @@ from window_driver import type_and_enter, wait_answered
 from chatdesk.app import build_window
 from chatdesk.core.engine import ModelLoadError, PromptTooLongError
 from chatdesk.core.events import ChatMessage
+from chatdesk.core.figures import describe_model
 from chatdesk.core.settings import Settings, load_settings
 from chatdesk.session import SessionState
-from chatdesk.ui.chat.items import describe_model
 from chatdesk.ui.chat.view import FLUSH_INTERVAL_MS
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.worker import EngineHost

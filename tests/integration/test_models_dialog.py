@@ -18,7 +18,7 @@ from hf_server import FakeHub
 from PySide6.QtCore import Qt
 
 from chatdesk.core.catalog import load_catalog
-from chatdesk.core.downloads import format_bytes
+from chatdesk.core.figures import format_bytes
 from chatdesk.core.fit import MemoryInfo
 from chatdesk.core.model_store import catalog_id_for, installed_models
 from chatdesk.download_manager import DownloadManager, JobState

@@ -87,7 +87,7 @@ def test_markdown_has_title_header_and_each_visible_message_under_its_role(histo
     for label in ("**Model:**", "**Created:**", "**Sampling:**", "**Messages:** 4 shown of 7",
                   "**Totals:**"):
         assert label in md
-    assert "temperature 0.7" in md and "tokens generated" in md
+    assert "Temperature 0.7" in md and "tokens generated" in md
     assert "alternatives" in md and "JSON export" in md
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     assert [h.split(" · ")[0] for h in headings] == ["## You", "## Assistant", "## You",
@@ -202,3 +202,23 @@ def test_fence_helpers():
     assert close_open_fence("a\n````\nx\n```\n") == "a\n````\nx\n```\n````"
     closed = "```\nx\n```\ntext ``inline`` more"
     assert close_open_fence(closed) == closed
+
+
+def test_pdf_needs_a_registered_renderer_and_core_imports_none(history, tmp_path,
+                                                               monkeypatch):
+    import chatdesk.core.exchange as exchange
+
+    without_pdf = {k: v for k, v in exchange._RENDERERS.items() if k != "pdf"}
+    monkeypatch.setattr(exchange, "_RENDERERS", without_pdf)  # a process that registered none
+    cid = make_rich_conversation(history)
+    with pytest.raises(ExchangeError, match="PDF export is not available"):
+        export_conversation(history, cid, "pdf", tmp_path / "x.pdf")
+    with pytest.raises(ExchangeError, match="PDF export is not available"):
+        export_all(history, "pdf", tmp_path / "none")
+    assert not (tmp_path / "x.pdf").exists() and not (tmp_path / "none").exists()
+    seen = []
+    exchange.register_renderer("pdf", lambda data: seen.append(data) or b"%PDF-fake")
+    assert export_conversation(history, cid, "pdf", tmp_path).read_bytes() == b"%PDF-fake"
+    assert seen[0].conversation.id == cid and len(seen[0].thread) == 4
+    with pytest.raises(ExchangeError, match="Unknown export format"):
+        exchange.register_renderer("docx", lambda data: b"")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatdesk.core.events import GenerationResult, StopReason
+from chatdesk.core.figures import AnswerStats
 from chatdesk.core.history import (
     Conversation,
     DamagedDatabaseError,
@@ -19,7 +20,6 @@ from chatdesk.core.history import (
     NotFoundError,
     StoredMessage,
     ThreadMessage,
-    stats_from_result,
 )
 from chatdesk.core.history import schema as history_schema
 from chatdesk.core.history.schema import SCHEMA_VERSION
@@ -370,7 +370,7 @@ def test_streaming_append_then_finish(store):
                               dropped_turns=0, context_used=16, context_length=2048)
     finished = store.finish_answer(reply.id, content=result.text, state="complete",
                                    stop_reason=result.stop_reason,
-                                   stats=stats_from_result(result),
+                                   stats=AnswerStats.from_result(result).to_dict(),
                                    energy={"joules": 7.2, "source": "estimate"})
     assert finished.state == "complete" and finished.stop_reason == "eos"
     assert finished.stats["generated_tokens"] == 6

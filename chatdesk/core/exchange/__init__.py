@@ -1,9 +1,11 @@
 """Export conversations (Markdown, JSON, HTML, PDF, plain text) and import them back.
 
-The API the window and the CLI share; everything here is Qt-free except PDF, which is
-delegated (imported only when asked for) to ``chatdesk.ui.pdf_export``. Readable formats
-show the visible thread; JSON holds the whole tree. Files are named from titles made safe
-for every OS, written atomically, and never overwrite an existing file unless told to.
+The API the window and the CLI share, Qt-free. A format this layer cannot write itself
+(PDF needs Qt's text layout) comes from a renderer the program registers at start
+(``register_renderer``; ``chatdesk.pdf_render`` is the PDF one), so core never imports
+upward. Readable formats show the visible thread; JSON holds the whole tree. Files are
+named from titles made safe for every OS, written atomically, and never overwrite an
+existing file unless told to.
 
 Threads: each call reads through the ``HistoryStore`` it is given, which belongs to the
 thread that opened it; to keep the UI responsive run exports in a worker with its own
@@ -38,6 +40,7 @@ __all__ = [
     "filename_for",
     "format_for_path",
     "import_file",
+    "register_renderer",
     "render",
     "safe_stem",
 ]
@@ -51,8 +54,18 @@ _SUFFIXES = {".md": "md", ".markdown": "md", ".json": "json", ".html": "html",
 FILE_FILTERS = ";;".join(
     f"{FORMAT_LABELS[fmt]} (" + " ".join(f"*{s}" for s, f in _SUFFIXES.items() if f == fmt)
     + ")" for fmt in FORMATS)
-_READABLE: dict[str, Callable[[ExportData], str]] = {
-    "md": render_markdown, "html": render_html, "txt": render_text}
+Renderer = Callable[[ExportData], bytes]
+_RENDERERS: dict[str, Renderer] = {
+    "md": lambda data: render_markdown(data).encode("utf-8"),
+    "html": lambda data: render_html(data).encode("utf-8"),
+    "txt": lambda data: render_text(data).encode("utf-8"),
+}
+
+
+def register_renderer(fmt: str, renderer: Renderer) -> None:
+    """Let ``renderer`` write ``fmt`` (one of FORMATS) from now on in this process."""
+    _check_format(fmt)
+    _RENDERERS[fmt] = renderer
 
 
 def format_for_path(path: str | Path) -> str | None:
@@ -65,6 +78,14 @@ def _check_format(fmt: str) -> str:
         raise ExchangeError(f"Unknown export format {fmt!r}; choose one of "
                             f"{', '.join(FORMATS)}.")
     return fmt
+
+
+def _renderer(fmt: str) -> Renderer:
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
+        raise ExchangeError(f"{FORMAT_LABELS[fmt]} export is not available in this program "
+                            "(the chatdesk app and CLI provide it).")
+    return renderer
 
 
 def render(history: HistoryStore, conversation_id: int, fmt: str) -> bytes:
@@ -81,12 +102,7 @@ def render(history: HistoryStore, conversation_id: int, fmt: str) -> bytes:
                 from exc
         document = json_format.conversation_document(conversation, messages, time.time())
         return json_format.dumps(document).encode("utf-8")
-    data = load_export_data(history, conversation_id)
-    if fmt == "pdf":
-        from chatdesk.ui.pdf_export import render_pdf  # Qt, only when a PDF is wanted
-
-        return render_pdf(render_html(data), title=data.conversation.title)
-    return _READABLE[fmt](data).encode("utf-8")
+    return _renderer(fmt)(load_export_data(history, conversation_id))
 
 
 def _write(out: Path, data: bytes, overwrite: bool) -> Path:
@@ -118,7 +134,8 @@ def export_all(history: HistoryStore, fmt: str, out_dir: Path) -> list[Path]:
 
     Two chats titled alike become 'Title.md' and 'Title (2).md'.
     """
-    _check_format(fmt)
+    if _check_format(fmt) != "json":
+        _renderer(fmt)  # say it before creating the folder
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExchangeError(f"{out_dir} is not a folder.")

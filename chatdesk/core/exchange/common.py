@@ -1,14 +1,25 @@
 """What every export format shares: the error type, one snapshot of a conversation, and
-the small formatting helpers (dates, figures, fences) so md, txt and html say the same."""
+the small formatting helpers (dates, headings, fences) so md, txt, html and pdf say the
+same. The figures' words come from ``chatdesk.core.figures``, as in the window."""
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatdesk.core.catalog import Catalog, load_catalog
+from chatdesk.core.figures import (
+    answer_title,
+    energy_line,
+    format_co2,
+    format_money,
+    format_wh,
+    model_file_name,
+    sampling_summary,
+    stats_line,
+)
 from chatdesk.core.history import (
     Conversation,
     HistoryError,
@@ -38,14 +49,24 @@ class ExportData:
     message_count: int  # the whole tree, alternatives included
     totals: dict[str, Any]
     exported_at: float = field(default_factory=time.time)
+    model_names: dict[str, str] = field(default_factory=dict)  # stored model -> its name
 
     @property
     def has_alternatives(self) -> bool:
         return self.message_count > len(self.thread)
 
+    def model_name(self, model: str | None) -> str:
+        """The name people know a stored model by (never a file path)."""
+        if not model:
+            return ""
+        return self.model_names.get(model) or answer_title(model)
 
-def load_export_data(history: HistoryStore, conversation_id: int) -> ExportData:
-    """Read what the readable formats need; a missing conversation is an ExchangeError."""
+
+def load_export_data(history: HistoryStore, conversation_id: int,
+                     catalog: Catalog | None = None) -> ExportData:
+    """Read what the readable formats need; a missing conversation is an ExchangeError.
+
+    Models are named from ``catalog`` (default: the packaged one, or $CHATDESK_CATALOG)."""
     conversation = history.get_conversation(conversation_id)
     if conversation is None:
         raise ExchangeError(f"There is no conversation {conversation_id}.")
@@ -55,7 +76,12 @@ def load_export_data(history: HistoryStore, conversation_id: int) -> ExportData:
         totals = history.totals(conversation_id)
     except HistoryError as exc:
         raise ExchangeError(f"Conversation {conversation_id} cannot be read: {exc}") from exc
-    return ExportData(conversation, thread, count, totals)
+    models = {m.model for m in thread if m.model} | ({conversation.model}
+                                                   if conversation.model else set())
+    if catalog is None and models:
+        catalog = load_catalog()
+    names = {model: answer_title(model, catalog) for model in models}
+    return ExportData(conversation, thread, count, totals, model_names=names)
 
 
 # -- text helpers -------------------------------------------------------------------------
@@ -105,60 +131,15 @@ def format_time(ts: float | None) -> str:
     return format_timestamp(ts, "%Y-%m-%d %H:%M %z")
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _fmt(value: float, digits: int = 2) -> str:
     text = f"{value:,.{digits}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def sampling_summary(sampling: dict[str, Any] | None) -> str:
-    """'temperature 0.7, top_k 40, ...' for the header; empty when there is none."""
-    if not sampling:
-        return ""
-    parts = []
-    for key, value in sampling.items():
-        if value is None or value == [] or value == ():
-            continue
-        parts.append(f"{key} {value!r}" if isinstance(value, (str, list)) else f"{key} {value}")
-    return ", ".join(parts)
-
-
 def message_figures(message: StoredMessage) -> str:
-    """One line of an answer's statistics and energy ('' when it has none)."""
-    parts: list[str] = []
-    stats = message.stats or {}
-    energy = message.energy or {}
-    tokens = _num(stats.get("generated_tokens"))
-    if tokens is not None:
-        parts.append(f"{int(tokens):,} tokens")
-    speed = _num(stats.get("tokens_per_s"))
-    if speed is not None:
-        parts.append(f"{_fmt(speed, 1)} tok/s")
-    seconds = _num(stats.get("total_s"))
-    if seconds is not None:
-        parts.append(f"{_fmt(seconds, 2)} s")
-    wh = _num(energy.get("wh"))
-    joules = _num(energy.get("joules"))
-    if wh is None and joules is not None:
-        wh = joules / 3600
-    if wh is not None:
-        parts.append(f"{_fmt(wh, 4)} Wh")
-    cost = _num(energy.get("cost"))
-    if cost is not None:
-        currency = energy.get("currency")
-        parts.append(f"{_fmt(cost, 5)} {currency}" if isinstance(currency, str)
-                     else f"cost {_fmt(cost, 5)}")
-    co2 = _num(energy.get("co2_g"))
-    if co2 is not None:
-        parts.append(f"{_fmt(co2, 3)} g CO2")
-    source = energy.get("source")
-    if isinstance(source, str) and parts:
-        parts.append(f"energy: {source}")
+    """An answer's figures in the window's words ('' when it has none), with its state."""
+    parts = [line for line in (stats_line(message.stats, message.stop_reason),
+                               energy_line(message.energy)) if line]
     if message.state in ("incomplete", "error"):
         parts.append(message.state + (f" ({message.stop_reason})" if message.stop_reason
                                       else ""))
@@ -172,13 +153,13 @@ def totals_summary(totals: dict[str, Any]) -> str:
              f"{int(totals.get('generated_tokens') or 0):,} tokens generated",
              f"{_fmt(float(totals.get('generation_s') or 0.0), 1)} s generating"]
     if totals.get("answers_with_energy"):
-        parts.append(f"{_fmt(float(totals.get('wh') or 0.0), 4)} Wh")
+        parts.append(format_wh(float(totals.get("wh") or 0.0)))
         cost = float(totals.get("cost") or 0.0)
         if cost:
-            parts.append(f"{_fmt(cost, 5)} {totals.get('currency') or ''}".rstrip())
+            parts.append(format_money(cost, totals.get("currency")))
         co2 = float(totals.get("co2_g") or 0.0)
         if co2:
-            parts.append(f"{_fmt(co2, 3)} g CO2")
+            parts.append(format_co2(co2))
     return ", ".join(parts) + " (whole conversation, alternatives included)"
 
 
@@ -194,12 +175,11 @@ def last_sampling(data: ExportData) -> dict[str, Any] | None:
 def header_fields(data: ExportData) -> list[tuple[str, str]]:
     """(label, value) pairs of the metadata header, in order, for md/txt/html alike."""
     conv = data.conversation
-    models = []
-    for message in data.thread:
-        if message.model and message.model not in models:
-            models.append(message.model)
-    if not models and conv.model:
-        models.append(conv.model)
+    models: list[str] = []
+    for model in [m.model for m in data.thread if m.model] or [conv.model]:
+        named = model_with_file(data, model)
+        if named and named not in models:
+            models.append(named)
     fields = [("Model", ", ".join(models) or "unknown"),
               ("Created", format_time(conv.created_at)),
               ("Updated", format_time(conv.updated_at)),
@@ -213,11 +193,20 @@ def header_fields(data: ExportData) -> list[tuple[str, str]]:
     return fields
 
 
-def role_heading(message: ThreadMessage) -> str:
+def model_with_file(data: ExportData, model: str | None) -> str:
+    """'Gemma 3 270M (gemma-3-270m-q4_k_m.gguf)': the name, and the file when it says more."""
+    name = data.model_name(model)
+    file = model_file_name(model) if model else None
+    if not file or name in (file, file.rsplit(".", 1)[0]):
+        return name
+    return f"{name} ({file})"
+
+
+def role_heading(data: ExportData, message: ThreadMessage) -> str:
     """'Assistant · model · time · 2/3' — who, with what, when, which alternative."""
     parts = [ROLE_LABELS.get(message.role, message.role)]
     if message.role == "assistant" and message.model:
-        parts.append(message.model)
+        parts.append(data.model_name(message.model))
     parts.append(format_time(message.created_at))
     if message.sibling_count > 1:
         parts.append(f"alternative {message.sibling_index + 1}/{message.sibling_count}")

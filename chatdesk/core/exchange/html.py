@@ -5,8 +5,11 @@ pygments with inline styles, so the file needs nothing else to look right offlin
 piece of text (titles, models, messages) is escaped; answers' Markdown goes through
 ``markdown_html`` (markdown-it-py, raw HTML off, the app's one dialect: a single newline
 is a line break, as in the window). A Content-Security-Policy
-that allows no script is there as a second line of defence. Qt's PDF export renders this
-same document (Qt ignores the CSS it does not know).
+that allows no script is there as a second line of defence.
+
+The PDF is this same document in its ``paged`` form: Qt's text layout draws a border, a
+background and padding only around table cells, so there each message is a one-cell
+table in the same colours (Qt ignores the CSS it does not know).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from chatdesk.core.exchange.common import (
 from chatdesk.core.exchange.markdown_html import esc
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+# (background, border) of each kind of message bubble: the page's CSS and the PDF's cells.
+BUBBLES = {"user": ("#e8f0fe", "#d2e3fc"), "assistant": ("#ffffff", "#e2e8f0"),
+           "system": ("#edf2f7", "#e2e8f0"), "incomplete": ("#fffaf0", "#f6ad55")}
+PAGED_USER_INDENT_PX = 120  # the page's 18% in the PDF (Qt takes table margins in pixels)
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
@@ -39,11 +46,8 @@ table.meta td { padding: 1px 0; }
 .system-prompt { background-color: #edf2f7; border-radius: 8px; padding: 8px 12px;
   margin: 8px 0 16px 0; font-size: 13px; }
 .msg { margin: 12px 0; padding: 10px 14px; border-radius: 8px; overflow-wrap: anywhere; }
-.msg-user { background-color: #e8f0fe; border: 1px solid #d2e3fc; margin-left: 18%; }
-.msg-assistant { background-color: #ffffff; border: 1px solid #e2e8f0;
-  box-shadow: 0 1px 2px rgba(0, 0, 0, 0.06); }
-.msg-system { background-color: #edf2f7; border: 1px solid #e2e8f0; }
-.msg-incomplete { border-color: #f6ad55; background-color: #fffaf0; }
+.msg-user { margin-left: 18%; }
+.msg-assistant { box-shadow: 0 1px 2px rgba(0, 0, 0, 0.06); }
 .role { font-size: 12px; font-weight: 600; margin-bottom: 4px; }
 .role .when, .role .alt { font-weight: normal; color: #718096; }
 .msg-user .role { color: #2b6cb0; }
@@ -68,22 +72,32 @@ blockquote { margin: 6px 0; padding-left: 10px; border-left: 3px solid #cbd5e0;
 .body th { background-color: #f7fafc; }
 @media print { body { background-color: #ffffff; padding: 0; }
   .msg { break-inside: avoid-page; } }
-"""
+""" + "".join(
+    f".msg-{kind} {{ background-color: {bg}; border: 1px solid {border}; }}\n"
+    for kind, (bg, border) in BUBBLES.items())
 
 
 def _message(message_html: list[str], role: str, state: str, heading: str, when: str,
-             alt: str, body: str, figures: str) -> None:
-    classes = f"msg msg-{esc(role)}" + (" msg-incomplete" if state in ("incomplete", "error")
-                                        else "")
+             alt: str, body: str, figures: str, paged: bool) -> None:
+    cut = state in ("incomplete", "error")
+    classes = f"msg msg-{esc(role)}" + (" msg-incomplete" if cut else "")
+    inner = (f'<div class="role">{heading} <span class="when">· {when}</span>{alt}</div>'
+             f'<div class="body" dir="auto">{body}</div>'
+             + (f'<div class="figures">{figures}</div>' if figures else ""))
+    if not paged:
+        message_html.append(f'<section class="{classes}">{inner}</section>')
+        return
+    background, border = BUBBLES["incomplete" if cut else role if role in BUBBLES
+                                 else "system"]
+    indent = PAGED_USER_INDENT_PX if role == "user" else 0
     message_html.append(
-        f'<section class="{classes}"><div class="role">{heading} '
-        f'<span class="when">· {when}</span>{alt}</div>'
-        f'<div class="body" dir="auto">{body}</div>'
-        + (f'<div class="figures">{figures}</div>' if figures else "") + "</section>")
+        f'<table class="{classes}" width="100%" cellspacing="0" cellpadding="10" border="1" '
+        f'style="border-color: {border}; border-style: solid; margin-top: 12px; '
+        f'margin-left: {indent}px"><tr><td bgcolor="{background}">{inner}</td></tr></table>')
 
 
-def render_html(data: ExportData) -> str:
-    """The standalone document as one string."""
+def render_html(data: ExportData, *, paged: bool = False) -> str:
+    """The standalone document as one string; ``paged``: the form Qt lays out for a PDF."""
     conv = data.conversation
     title = esc(conv.title or "Conversation")
     parts = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
@@ -103,13 +117,13 @@ def render_html(data: ExportData) -> str:
     for message in data.thread:
         heading = esc(ROLE_LABELS.get(message.role, message.role))
         if message.role == "assistant" and message.model:
-            heading += f" · {esc(message.model)}"
+            heading += f" · {esc(data.model_name(message.model))}"
         alt = (f' <span class="alt">· {message.sibling_index + 1}/{message.sibling_count}'
                "</span>" if message.sibling_count > 1 else "")
         body = (markdown_html.render(message.content) if message.role == "assistant"
                 else markdown_html.plain(message.content))
         _message(parts, message.role, message.state, heading,
                  esc(format_time(message.created_at)), alt, body,
-                 esc(message_figures(message)))
+                 esc(message_figures(message)), paged)
     parts.append("</main></body></html>\n")
     return "\n".join(parts)

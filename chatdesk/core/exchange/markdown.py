@@ -43,7 +43,7 @@ def render_markdown(data: ExportData) -> str:
     if data.has_alternatives:
         out += [f"> {ALTERNATIVES_NOTE}", ""]
     for message in data.thread:
-        out += ["---", "", f"## {_escape_inline(role_heading(message))}", ""]
+        out += ["---", "", f"## {_escape_inline(role_heading(data, message))}", ""]
         out.append(close_open_fence(message.content))
         figures = message_figures(message)
         if figures:

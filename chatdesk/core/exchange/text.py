@@ -25,7 +25,7 @@ def render_text(data: ExportData) -> str:
         out += ["", ALTERNATIVES_NOTE]
     out.append("")
     for message in data.thread:
-        out += [RULE, f"[{role_heading(message)}]", "", message.content]
+        out += [RULE, f"[{role_heading(data, message)}]", "", message.content]
         figures = message_figures(message)
         if figures:
             out += ["", f"({figures})"]

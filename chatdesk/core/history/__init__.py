@@ -28,7 +28,6 @@ from chatdesk.core.history.records import (
     SearchHit,
     StoredMessage,
     ThreadMessage,
-    stats_from_result,
 )
 from chatdesk.core.history.schema import SCHEMA_VERSION
 from chatdesk.core.history.search import SNIPPET_END, SNIPPET_START
@@ -50,5 +49,4 @@ __all__ = [
     "SearchHit",
     "StoredMessage",
     "ThreadMessage",
-    "stats_from_result",
 ]

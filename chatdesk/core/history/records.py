@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from chatdesk.core.events import ChatMessage, GenerationResult
+from chatdesk.core.events import ChatMessage
 from chatdesk.core.history.search import snippet_parts
 
 MessageState = Literal["complete", "streaming", "incomplete", "error"]
@@ -133,20 +133,3 @@ class NewMessage:
     state: str = "complete"
     stop_reason: str | None = None
 
-
-def stats_from_result(result: GenerationResult) -> dict[str, Any]:
-    """The per-message statistics dict (the keys docs/history.md lists) of one answer."""
-    return {
-        "prompt_tokens": result.prompt_tokens,
-        "prompt_eval_tokens": result.prompt_eval_tokens,
-        "prompt_eval_s": result.prompt_eval_s,
-        "generated_tokens": result.generated_tokens,
-        "generation_s": result.generation_s,
-        "ttft_s": result.ttft_s,
-        "total_s": result.total_s,
-        "tokens_per_s": result.generation_tokens_per_s,
-        "prompt_tokens_per_s": result.prompt_tokens_per_s,
-        "dropped_turns": result.dropped_turns,
-        "context_used": result.context_used,
-        "context_length": result.context_length,
-    }
