@@ -4,6 +4,7 @@ have alternatives, edits branch, search jumps to a message, settings follow the 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from fake_engine import FakeEngine
@@ -12,7 +13,8 @@ from PySide6.QtWidgets import QMessageBox
 from window_driver import ask, type_and_enter, wait_answered
 
 from chatdesk.app import build_window
-from chatdesk.core.history import HistoryStore
+from chatdesk.core.exchange import import_file, render
+from chatdesk.core.history import HistoryStore, NewMessage
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings import Settings, load_settings
 from chatdesk.ui.main_window import MainWindow
@@ -226,3 +228,24 @@ def test_the_sidebar_shows_when_a_chat_was_used_and_survives_absurd_times(
             for row in range(window.sidebar.list.count())}
     assert tips["Odd"] == "Odd\nLast used: unknown time"
     assert tips["Normal"].startswith("Normal\nLast used: 2023-11-")
+
+
+def test_a_chat_imported_with_partial_statistics_opens_and_shows_dashes(qtbot, open_window,
+                                                                       tmp_path):
+    """The JSON import accepts any mapping as ``stats``: the window must still open it."""
+    window = open_window()
+    history = window.session.history
+    source = history.import_conversation("Partial", [
+        NewMessage(0, None, "user", "Q"),
+        NewMessage(1, 0, "assistant", "A", model="m.gguf", stats={"generated_tokens": 1})])
+    document = json.loads(render(history, source.id, "json"))
+    document["messages"][1]["stats"] = {"generated_tokens": 5}  # the rest is missing
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    (imported,) = import_file(history, path)
+
+    assert window.session.open_conversation(imported)
+    text = window.chat_view.plain_text()
+    assert "5 tokens" in text and "– tok/s" in text
+    (item,) = [i for i in window.chat_view.messages() if i.role == "assistant"]
+    assert "first token – s" in item.tooltip
