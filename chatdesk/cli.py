@@ -196,7 +196,7 @@ def _estimate_required(file_size: int) -> int:
 def _print_list(catalog: Catalog, catalog_rows: list[dict[str, Any]],
                 installed_rows: list[dict[str, Any]], partial_rows: list[dict[str, Any]],
                 models_dir: Path, memory: Any) -> None:
-    from chatdesk.core.figures import format_bytes
+    from chatdesk.core.units import format_bytes
 
     gpu = (f", {format_bytes(memory.free_vram)} free GPU memory"
            if memory.free_vram is not None else "")
@@ -307,7 +307,7 @@ class _ProgressPrinter:
         self.last_line_at = 0.0
 
     def __call__(self, progress: DownloadProgress) -> None:
-        from chatdesk.core.figures import format_bytes
+        from chatdesk.core.units import format_bytes
 
         done, total = progress.downloaded, progress.total
         parts = [f"{self.name}:"]

@@ -54,8 +54,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
-from chatdesk.core.figures import format_bytes
 from chatdesk.core.model_store import DISK_RESERVE_BYTES
+from chatdesk.core.units import format_bytes
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chatdesk.core.figures import decode_rate, prompt_rate
+from chatdesk.core.units import decode_rate, prompt_rate
 
 Role = Literal["system", "user", "assistant"]
 

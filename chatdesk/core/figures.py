@@ -3,7 +3,7 @@
 The window, the stats panel, the cost view, the exports and the CLI all show the same
 figures (tokens, speed, timings, energy, money, sizes, model names). They read them
 through the typed records here and say them with the functions here, so a figure reads
-the same everywhere and is computed once (tokens/s: ``decode_rate``).
+the same everywhere and is computed once (tokens/s: ``units.decode_rate``).
 
 Records are built from dicts that may come from an import: a field that is missing,
 None, of the wrong type, NaN or infinite becomes None, and every formatter shows a
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+from chatdesk.core.units import decode_rate
+
 if TYPE_CHECKING:
     from chatdesk.core.catalog import Catalog
     from chatdesk.core.events import GenerationResult, ModelInfo
@@ -30,20 +32,6 @@ if TYPE_CHECKING:
 MISSING = "–"  # a figure the record does not have
 MONEY_FLOOR = 0.0001  # smaller amounts read "< 0.0001 USD": digits there mean nothing
 MAX_NAME_CHARS = 80  # a GGUF's general.name is the file's word, not ours: keep it short
-
-
-# -- the one place rates are computed -----------------------------------------------------
-def decode_rate(tokens: int, seconds: float) -> float:
-    """Decode speed in tokens/s: n tokens span n-1 intervals after the first (whose time
-    is prompt evaluation). 0.0 until two tokens and some time exist."""
-    if tokens < 2 or seconds <= 0:
-        return 0.0
-    return (tokens - 1) / seconds
-
-
-def prompt_rate(tokens: int, seconds: float) -> float:
-    """Prompt evaluation speed in tokens/s (0.0 when nothing was evaluated)."""
-    return tokens / seconds if seconds > 0 else 0.0
 
 
 # -- tolerant readers ---------------------------------------------------------------------
@@ -229,16 +217,6 @@ def format_money(value: float | None, currency: str | None) -> str:
     if size >= 1:
         return f"{_localize(f'{value:,.2f}')} {unit}"
     return f"{_localize(significant(value, 2))} {unit}"
-
-
-def format_bytes(count: float) -> str:
-    """Human-readable size in binary units (what file managers show)."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover - loop always returns
 
 
 def format_wh(wh: float | None) -> str:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from chatdesk.core.atomic import atomic_write_text, atomic_writer
 from chatdesk.core.catalog import ID_RE, Catalog, CatalogEntry
-from chatdesk.core.figures import format_bytes
 from chatdesk.core.gguf_file import read_gguf_header
+from chatdesk.core.units import format_bytes
 
 log = logging.getLogger(__name__)
 

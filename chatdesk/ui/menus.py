@@ -5,14 +5,14 @@ Kept apart from the window so the window's file is about layout and wiring only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-if TYPE_CHECKING:
-    from chatdesk.ui.main_window import MainWindow
+# The window is typed ``Any`` here: menus sits below main_window and never imports it.
+MainWindow = Any
 
 
 def add_action(window: MainWindow, menu: QMenu, text: str, slot: Callable[..., object],

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
 from chatdesk.core.downloads import PartialDownload, partial_downloads
-from chatdesk.core.figures import format_bytes
 from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 from chatdesk.core.gguf_file import InvalidModelFileError
 from chatdesk.core.model_store import (
@@ -45,6 +44,7 @@ from chatdesk.core.model_store import (
     installed_models,
     remove_model,
 )
+from chatdesk.core.units import format_bytes
 from chatdesk.download_manager import DownloadManager, JobState, JobUpdate
 from chatdesk.threads import run_op
 

@@ -18,12 +18,11 @@ from chatdesk.core.events import GenerationResult
 from chatdesk.core.figures import (
     AnswerStats,
     EnergyFigures,
-    decode_rate,
     figure,
-    format_bytes,
     format_money,
     significant,
 )
+from chatdesk.core.units import decode_rate, format_bytes
 
 REFRESH_MS = 250
 

@@ -18,9 +18,9 @@ from hf_server import FakeHub
 from PySide6.QtCore import Qt
 
 from chatdesk.core.catalog import load_catalog
-from chatdesk.core.figures import format_bytes
 from chatdesk.core.fit import MemoryInfo
 from chatdesk.core.model_store import catalog_id_for, installed_models
+from chatdesk.core.units import format_bytes
 from chatdesk.download_manager import DownloadManager, JobState
 from chatdesk.ui.models_dialog import ModelsDialog
 

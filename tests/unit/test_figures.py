@@ -22,9 +22,7 @@ from chatdesk.core.figures import (
     answer_chips,
     answer_details,
     answer_title,
-    decode_rate,
     energy_line,
-    format_bytes,
     format_money,
     sampling_summary,
     significant,
@@ -33,6 +31,7 @@ from chatdesk.core.figures import (
 from chatdesk.core.history import HistoryStore, NewMessage
 from chatdesk.core.model_store import record_catalog_id
 from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.units import decode_rate, format_bytes
 
 FULL_STATS = {"prompt_tokens": 40, "prompt_eval_tokens": 10, "prompt_eval_s": 0.05,
               "generated_tokens": 21, "generation_s": 0.25, "ttft_s": 0.12, "total_s": 0.4,

@@ -7,7 +7,7 @@ asks it for every row on every layout).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
@@ -17,8 +17,34 @@ from chatdesk.ui.chat.geometry import RADIUS, STAT_PAD
 from chatdesk.ui.markdown_render import RenderedMessage, RenderTheme, blend
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QWidget
+
     from chatdesk.ui.chat.geometry import RowGeometry
-    from chatdesk.ui.chat.view import MessageView
+    from chatdesk.ui.chat.model import MessageListModel
+
+
+class PaintedView(Protocol):
+    """What the delegate reads from the view it paints for (the MessageView). A protocol,
+    so the delegate never imports the view that owns it."""
+
+    @property
+    def layout_width(self) -> int: ...
+    @property
+    def hover(self) -> tuple[int, str, object] | None: ...
+    @property
+    def copied(self) -> tuple[int, int] | None: ...
+    def model(self) -> MessageListModel: ...
+    def theme(self) -> RenderTheme: ...
+    def rendered(self, row: int) -> RenderedMessage: ...
+    def row_height(self, row: int) -> int: ...
+    def row_geometry(self, row: int, rect: QRect | QRectF) -> RowGeometry: ...
+    def highlight_for(self, message_id: int) -> str | None: ...
+    def actions_for(self, row: int) -> list[tuple[str, str]]: ...
+    def label_text(self, row: int) -> str: ...
+    def note_painted(self, row: int) -> None: ...
+    def hasFocus(self) -> bool: ...
+    def viewport(self) -> QWidget: ...
 
 _ROLE_COLORS = {  # label colour: (light theme, dark theme)
     "user": ("#2b6cb0", "#90cdf4"),
@@ -31,7 +57,7 @@ _WARNING_COLORS = ("#c05621", "#f6ad55")
 class MessageDelegate(QStyledItemDelegate):
     """Paints a row from the view's cached document and geometry."""
 
-    def __init__(self, view: MessageView) -> None:
+    def __init__(self, view: PaintedView) -> None:
         super().__init__(view)
         self._view = view
 
