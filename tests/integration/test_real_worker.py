@@ -12,6 +12,7 @@ from real_model import CAPITAL_QUESTION, COUNTING_PROMPT, greedy
 
 from chatdesk.core.engine import LlamaEngine, LoadOptions
 from chatdesk.core.events import (
+    AnswerDone,
     ChatMessage,
     ErrorEvent,
     GenerationResult,
@@ -47,8 +48,9 @@ class Recorder(QObject):
         worker.progress.connect(self.on_progress)
         worker.loaded.connect(self.on_loaded)
         worker.text.connect(self.on_text)
-        worker.finished.connect(self.on_finished)
-        worker.failed.connect(self.on_failed)
+        worker.done.connect(self.on_done)
+        worker.answer_failed.connect(self.on_failed)
+        worker.load_failed.connect(self.on_failed)
         worker.idle.connect(self.on_idle)
 
     def _check_thread(self) -> None:
@@ -73,9 +75,9 @@ class Recorder(QObject):
             self.host.stop()  # from the GUI thread, while the engine thread generates
 
     @Slot(object)
-    def on_finished(self, result: GenerationResult) -> None:
+    def on_done(self, done: AnswerDone) -> None:
         self._check_thread()
-        self.results.append(result)
+        self.results.append(done.result)
         self.chunks_before_result.append(len(self.chunks))
 
     @Slot(object)
@@ -170,10 +172,10 @@ def test_worker_reports_a_bad_file_as_an_error_event(qtbot, host: EngineHost, tm
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model at all")
     seen = Recorder(host)
-    host.load(str(bad), LoadOptions(context_length=1024))
+    load_id = host.load(str(bad), LoadOptions(context_length=1024))
     _wait_idle(qtbot, seen, 1)
     [error] = seen.errors
-    assert error.request_id == 0
+    assert error.request_id == load_id
     assert error.title == "The model could not be loaded"
     assert "not a GGUF" in error.message
     assert seen.loaded == []
