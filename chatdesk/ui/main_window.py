@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
@@ -27,7 +27,6 @@ from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
 from chatdesk.core.model_store import installed_models
 from chatdesk.core.paths import AppPaths
-from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings import Settings
 from chatdesk.download_manager import DownloadManager
 from chatdesk.session import (
@@ -63,7 +62,6 @@ class MainWindow(QMainWindow):
         self.models_dialog: ModelsDialog | None = None
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
-        self._deleted_id: int | None = None  # for Undo
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self.exchange = ExchangeActions(paths.database, self)
@@ -104,7 +102,6 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([240, 700, 340])
         self.setCentralWidget(self.splitter)
         self.status = StatusLine(self.statusBar())
-        self.status.undo_button.clicked.connect(self.undo_delete)
         self.panel_fit = SidePanelFit(self, self.right_panel, self.session.store)
 
         self.input_box.submitted.connect(self.send_message)
@@ -130,12 +127,6 @@ class MainWindow(QMainWindow):
         panel.system_prompt_changed.connect(self.session.set_system_prompt)
         panel.model_chosen.connect(self.load_model)
         panel.reload_requested.connect(self.session.reload_model)
-        panel.preset_saved.connect(self._preset_saved)
-        panel.preset_deleted.connect(self._preset_deleted)
-        panel.set_presets({name: SamplingParams.from_dict(values)
-                           for name, values in self.settings.presets.items()})
-        panel.set_load_options(self.settings.context_length, self.settings.gpu_layers,
-                               self.settings.threads)
 
     def _connect_session(self) -> None:
         session = self.session
@@ -153,7 +144,7 @@ class MainWindow(QMainWindow):
         session.answer_interrupted.connect(self._on_answer_interrupted)
         session.conversations_changed.connect(self.refresh_conversations)
         session.error.connect(self.error_banner_show)
-        self.stats_panel.use_meter(session.host.worker.meter)
+        self.stats_panel.follow(session)
 
     # -- session signals ------------------------------------------------------------------
     @Slot(object)
@@ -212,13 +203,10 @@ class MainWindow(QMainWindow):
         title = answer_title(started.model, self.session.catalog)
         self.chat_view.begin_stream(MessageItem(id=started.answer_id, role="assistant",
                                                 text="", title=title))
-        self.stats_panel.start_answer(self.session.model.context_length
-                                      if self.session.model else 0)
         self.status.speed(0)
 
     @Slot(object)
     def _on_text(self, chunk: TokenChunk) -> None:
-        self.stats_panel.on_tokens(chunk.tokens_so_far, chunk.elapsed_s, chunk.context_used)
         self.chat_view.append_stream(chunk.text)
         if chunk.elapsed_s > 0.2:
             self.status.speed((chunk.tokens_so_far - 1) / chunk.elapsed_s)
@@ -226,7 +214,6 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_answer_done(self, done: AnswerFinished) -> None:
         self.chat_view.end_stream(message_item(done.message, self.session.catalog))
-        self.stats_panel.finish_answer(done.result, done.message.energy)
         self.status.speed(done.result.generation_tokens_per_s)
         if self.cost_view is not None:
             if done.energy_report is not None:
@@ -236,7 +223,6 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_answer_failed(self, failed: AnswerFailed) -> None:
-        self.stats_panel.finish_answer(None)
         title = answer_title(failed.model, self.session.catalog)
         self.chat_view.end_stream(MessageItem(
             id=failed.answer_id, role="assistant", text="", title=title,
@@ -342,16 +328,11 @@ class MainWindow(QMainWindow):
     def delete_conversation(self, conversation_id: int) -> None:
         """Soft delete with an Undo button in the status bar."""
         self.session.delete_conversation(conversation_id)
-        self._deleted_id = conversation_id
-        self.status.undo_button.show()
-        QTimer.singleShot(15_000, self.status.undo_button.hide)
+        self.status.offer_undo(lambda: self.session.restore_conversation(conversation_id))
 
     @Slot()
     def undo_delete(self) -> None:
-        if self._deleted_id is not None:
-            self.session.restore_conversation(self._deleted_id)
-            self._deleted_id = None
-        self.status.undo_button.hide()
+        self.status.undo()
 
     @Slot(str)
     def search(self, query: str) -> None:
@@ -410,13 +391,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(self.tr("Imported {0} conversations.").format(len(ids)),
                                      8000)
         self.session.imported(ids)
-
-    def _preset_saved(self, name: str, params: SamplingParams) -> None:
-        self.session.store.update(presets={**self.settings.presets, name: params.to_dict()})
-
-    def _preset_deleted(self, name: str) -> None:
-        self.session.store.update(presets={k: v for k, v in self.settings.presets.items()
-                                           if k != name})
 
     @Slot()
     def show_costs(self) -> CostView:

@@ -1,5 +1,5 @@
 """The right panel (model and sampling above, live stats below) and the rule that decides
-when it shows.
+when it shows. Its presets, load options and open sections are the user's settings.
 
 The user's choice (View > Side panel, Ctrl+Shift+P) is a setting. On top of it, a window
 narrower than COLLAPSE_BELOW hides the panel on its own, so the chat keeps a readable
@@ -13,6 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings_store import SettingsStore
 from chatdesk.ui.sampling_panel import SamplingPanel
 from chatdesk.ui.stats_panel import StatsPanel
@@ -30,6 +31,14 @@ class SidePanel(QWidget):
         layout.addWidget(self.sampling_panel, 1)
         layout.addWidget(self.stats_panel)
         settings = store.settings
+        panel = self.sampling_panel
+        panel.set_presets({name: SamplingParams.from_dict(values)
+                           for name, values in settings.presets.items()})
+        panel.set_load_options(settings.context_length, settings.gpu_layers, settings.threads)
+        panel.preset_saved.connect(lambda name, params: store.update(
+            presets={**store.settings.presets, name: params.to_dict()}))
+        panel.preset_deleted.connect(lambda name: store.update(
+            presets={k: v for k, v in store.settings.presets.items() if k != name}))
         self.sampling_panel.advanced.set_open(settings.sampling_advanced_open)
         self.stats_panel.more.set_open(settings.stats_more_open)
         self.sampling_panel.advanced_toggled.connect(

@@ -39,6 +39,7 @@ from chatdesk.ui.expander import Expander
 
 if TYPE_CHECKING:
     from chatdesk.core.energy import EnergyMeter
+    from chatdesk.session import ChatSession
 
 REFRESH_MS = 250
 
@@ -132,6 +133,17 @@ class StatsPanel(QGroupBox):
             self.labels[key] = label
             form.addRow(self.tr(title), label)
         return form
+
+    def follow(self, session: ChatSession) -> None:
+        """Show the session's answers as they run, and its engine's power meter."""
+        session.answer_started.connect(lambda _started: self.start_answer(
+            session.model.context_length if session.model else 0))
+        session.answer_text.connect(lambda chunk: self.on_tokens(
+            chunk.tokens_so_far, chunk.elapsed_s, chunk.context_used))
+        session.answer_done.connect(
+            lambda done: self.finish_answer(done.result, done.message.energy))
+        session.answer_failed.connect(lambda _failed: self.finish_answer(None))
+        self.use_meter(session.host.worker.meter)
 
     def use_meter(self, meter: EnergyMeter | None) -> None:
         """Read live power from ``meter``; its tooltip says where the figure comes from."""
