@@ -8,8 +8,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFont
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
@@ -32,6 +32,7 @@ HIT_ROLE = Qt.ItemDataRole.UserRole + 1
 TITLE_ROLE = Qt.ItemDataRole.UserRole + 2
 PINNED_ROLE = Qt.ItemDataRole.UserRole + 3
 HEADER_ROLE = Qt.ItemDataRole.UserRole + 4  # a group's header row: its title
+HEADER_COLOR = QColor("#8a8f98")
 
 
 def highlight_snippet(snippet: str, start: str, end: str) -> str:
@@ -122,6 +123,9 @@ class ConversationList(QWidget):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 0.85)
         item.setFont(font)
+        item.setForeground(HEADER_COLOR)  # readable on light and dark, unlike "disabled"
+        item.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        item.setSizeHint(QSize(0, QFontMetrics(font).height() + 10))  # air above a group
         return item
 
     def _conversation_item(self, conversation: Any) -> QListWidgetItem:
