@@ -73,7 +73,8 @@ def _plain(text: str) -> str:
 
 def shortcuts_html(window: QWidget) -> str:
     rows = [*shortcut_rows(window), *((w, k, d) for w, k, d in WIDGET_KEYS)]
-    cells = "".join(f"<tr><td><b>{html.escape(keys)}</b></td><td>{html.escape(what)}</td>"
+    cells = "".join(f"<tr><td style='padding-right: 18px'><b>{html.escape(keys)}</b></td>"
+                    f"<td style='padding-right: 18px'>{html.escape(what)}</td>"
                     f"<td style='color: gray'>{html.escape(where)}</td></tr>"
                     for where, keys, what in rows)
     return f"<table cellspacing='0' cellpadding='4'>{cells}</table>"
