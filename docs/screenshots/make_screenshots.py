@@ -152,11 +152,11 @@ def main(out_dir: Path, token_delay_s: float = 0.011) -> list[Path]:
                        (time.time() - days * 86_400, int(pinned), conversation_id))
     db.close()
     window.refresh_conversations()
-    session.open_conversation(ids[-1])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = []
     for theme, width, height in SHOTS:
+        session.open_conversation(ids[-1] if width > 1000 else ids[2])  # narrow: the poem
         apply_theme(app, theme)
         window.resize(width, height)
         settle(app)
