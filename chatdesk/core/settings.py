@@ -38,7 +38,9 @@ class Settings:
     window_geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
     splitter_sizes: tuple[int, ...] = ()
-    right_panel_visible: bool = True
+    right_panel_visible: bool = True  # the user's choice; a narrow window hides it anyway
+    sampling_advanced_open: bool = False  # the side panel's "Advanced" section
+    stats_more_open: bool = False  # the live stats' "More figures" section
     last_conversation_id: int | None = None
     electricity_price: float | None = None  # per kWh; None: the locale's default
     currency: str | None = None  # None: the locale default's currency

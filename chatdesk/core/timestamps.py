@@ -11,7 +11,7 @@ unknown), and turned into text only by ``format_timestamp``, which never raises.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 EARLIEST = 0.0  # 1970-01-01 UTC: Windows' localtime refuses anything before it
 LATEST = 32_503_680_000.0  # 3000-01-01 UTC: Windows' localtime ends a day or two after
@@ -41,3 +41,27 @@ def format_timestamp(value: object, fmt: str, *, unknown: str = UNKNOWN) -> str:
         return datetime.fromtimestamp(seconds).astimezone().strftime(fmt)
     except (OverflowError, OSError, ValueError):
         return unknown
+
+
+DAY_GROUPS = ("Today", "Yesterday", "Previous 7 days", "Older")
+
+
+def day_group(value: object, today: date | None = None) -> str:
+    """Which of DAY_GROUPS a chat last used at ``value`` falls in, by the local calendar
+    (not by 24-hour spans: a chat from 23:50 is "Yesterday" at 00:10). An unknown or
+    future time counts as "Older" and "Today" respectively, never an error."""
+    seconds = usable_timestamp(value)
+    if seconds is None:
+        return DAY_GROUPS[3]
+    try:
+        day = datetime.fromtimestamp(seconds).date()
+    except (OverflowError, OSError, ValueError):
+        return DAY_GROUPS[3]
+    today = today or date.today()
+    if day >= today:
+        return DAY_GROUPS[0]
+    if day == today - timedelta(days=1):
+        return DAY_GROUPS[1]
+    if day >= today - timedelta(days=7):
+        return DAY_GROUPS[2]
+    return DAY_GROUPS[3]

@@ -1,5 +1,6 @@
 """The left sidebar: New chat, a full-text search over every chat, and the conversation
-list (pinned first, then newest), with rename, pin and delete on a right-click."""
+list (Pinned, then Today, Yesterday, Previous 7 days, Older, each under a header that
+cannot be selected), with rename, pin and delete on a right-click."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
@@ -21,13 +22,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatdesk.core.timestamps import format_timestamp
+from chatdesk.core.timestamps import DAY_GROUPS, day_group, format_timestamp
+from chatdesk.ui.icons import icon
 
 SEARCH_DELAY_MS = 200  # search once typing pauses, not per keystroke
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 HIT_ROLE = Qt.ItemDataRole.UserRole + 1
 TITLE_ROLE = Qt.ItemDataRole.UserRole + 2
+PINNED_ROLE = Qt.ItemDataRole.UserRole + 3
+HEADER_ROLE = Qt.ItemDataRole.UserRole + 4  # a group's header row: its title
+HEADER_COLOR = QColor("#8a8f98")
 
 
 def highlight_snippet(snippet: str, start: str, end: str) -> str:
@@ -52,13 +57,15 @@ class ConversationList(QWidget):
         self.setMinimumWidth(200)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.new_button = QPushButton(self.tr("New chat"))
+        self.new_button = QPushButton(icon("new_chat"), self.tr("New chat"))
         self.new_button.setToolTip(self.tr("Start a new conversation (Ctrl+N)"))
         self.new_button.clicked.connect(self.new_requested)
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText(self.tr("Search all chats (Ctrl+F)"))
         self.search_box.setAccessibleName(self.tr("Search all chats"))
         self.search_box.setClearButtonEnabled(True)
+        if not icon("search").isNull():
+            self.search_box.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
@@ -88,50 +95,88 @@ class ConversationList(QWidget):
 
     # -- the list -----------------------------------------------------------------------
     def set_conversations(self, conversations: Sequence[Any], current_id: int | None) -> None:
-        """Show conversations (history Conversation objects) without emitting a selection."""
+        """Show conversations (history Conversation objects), grouped under headers, without
+        emitting a selection."""
+        groups: dict[str, list[Any]] = {name: [] for name in ("Pinned", *DAY_GROUPS)}
+        for conversation in conversations:
+            key = "Pinned" if conversation.pinned else day_group(conversation.updated_at)
+            groups[key].append(conversation)
         self._updating = True
         try:
             self.list.clear()
-            for conversation in conversations:
-                title = conversation.title or self.tr("Untitled")
-                item = QListWidgetItem(("📌 " if conversation.pinned else "") + title)
-                item.setData(ID_ROLE, conversation.id)
-                item.setData(TITLE_ROLE, title)
-                when = format_timestamp(conversation.updated_at, "%Y-%m-%d %H:%M",
-                                        unknown=self.tr("unknown time"))
-                item.setToolTip(self.tr("{title}\nLast used: {when}").format(title=title,
-                                                                              when=when))
-                self.list.addItem(item)
-                if conversation.id == current_id:
-                    self.list.setCurrentItem(item)
+            for name, members in groups.items():
+                if members:
+                    self.list.addItem(self._header(self.tr(name)))
+                for conversation in members:
+                    item = self._conversation_item(conversation)
+                    self.list.addItem(item)
+                    if conversation.id == current_id:
+                        self.list.setCurrentItem(item)
         finally:
             self._updating = False
 
+    def _header(self, title: str) -> QListWidgetItem:
+        item = QListWidgetItem(title)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)  # not selectable; arrow keys skip it
+        item.setData(HEADER_ROLE, title)
+        font = QFont(self.list.font())
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 0.85)
+        item.setFont(font)
+        item.setForeground(HEADER_COLOR)  # readable on light and dark, unlike "disabled"
+        item.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        item.setSizeHint(QSize(0, QFontMetrics(font).height() + 10))  # air above a group
+        return item
+
+    def _conversation_item(self, conversation: Any) -> QListWidgetItem:
+        title = conversation.title or self.tr("Untitled")
+        item = QListWidgetItem(title)
+        if conversation.pinned:
+            item.setIcon(icon("pin"))
+        item.setData(ID_ROLE, conversation.id)
+        item.setData(TITLE_ROLE, title)
+        item.setData(PINNED_ROLE, bool(conversation.pinned))
+        when = format_timestamp(conversation.updated_at, "%Y-%m-%d %H:%M",
+                                unknown=self.tr("unknown time"))
+        item.setToolTip(self.tr("{title}\nLast used: {when}").format(title=title, when=when))
+        return item
+
+    def conversation_items(self) -> list[QListWidgetItem]:
+        """The rows that are chats (not headers), top to bottom."""
+        return [self.list.item(row) for row in range(self.list.count())
+                if self.list.item(row).data(ID_ROLE) is not None]
+
+    def headers(self) -> list[str]:
+        """The group headers shown, top to bottom."""
+        return [str(self.list.item(row).data(HEADER_ROLE)) for row in range(self.list.count())
+                if self.list.item(row).data(HEADER_ROLE)]
+
     def current_id(self) -> int | None:
         item = self.list.currentItem()
-        return None if item is None else int(item.data(ID_ROLE))
+        return None if item is None or item.data(ID_ROLE) is None else int(item.data(ID_ROLE))
 
     def _current_changed(self, item: QListWidgetItem | None, _previous: object) -> None:
-        if item is not None and not self._updating:
+        if item is not None and item.data(ID_ROLE) is not None and not self._updating:
             self.conversation_selected.emit(int(item.data(ID_ROLE)))
 
     def _context_menu(self, pos: QPoint) -> None:
         item = self.list.itemAt(pos)
-        if item is None:
+        if item is None or item.data(ID_ROLE) is None:
             return
         self.context_menu_for(item).exec(self.list.viewport().mapToGlobal(pos))
 
     def context_menu_for(self, item: QListWidgetItem) -> QMenu:
         conversation_id = int(item.data(ID_ROLE))
-        pinned = item.text().startswith("📌 ")
+        pinned = bool(item.data(PINNED_ROLE))
         menu = QMenu(self)
-        rename = QAction(self.tr("Rename…"), menu)
+        rename = QAction(icon("rename"), self.tr("Rename…"), menu)
         rename.triggered.connect(lambda: self.ask_rename(conversation_id))
-        pin = QAction(self.tr("Unpin") if pinned else self.tr("Pin to top"), menu)
+        pin = QAction(icon("unpin" if pinned else "pin"),
+                      self.tr("Unpin") if pinned else self.tr("Pin to top"), menu)
         pin.triggered.connect(lambda: self.pin_requested.emit(conversation_id, not pinned))
-        export = QAction(self.tr("Export…"), menu)
+        export = QAction(icon("export"), self.tr("Export…"), menu)
         export.triggered.connect(lambda: self.export_requested.emit(conversation_id))
-        delete = QAction(self.tr("Delete"), menu)
+        delete = QAction(icon("delete"), self.tr("Delete"), menu)
         delete.triggered.connect(lambda: self.delete_requested.emit(conversation_id))
         for action in (rename, pin, export, delete):
             menu.addAction(action)
@@ -146,9 +191,8 @@ class ConversationList(QWidget):
             self.rename_requested.emit(conversation_id, title.strip())
 
     def _item(self, conversation_id: int) -> QListWidgetItem | None:
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            if int(item.data(ID_ROLE)) == conversation_id:
+        for item in self.conversation_items():
+            if item.data(ID_ROLE) == conversation_id:
                 return item
         return None
 

@@ -11,29 +11,22 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QSplitter,
-    QVBoxLayout,
-    QWidget,
 )
 
-from chatdesk import __version__
 from chatdesk.core.events import ModelInfo, TokenChunk
 from chatdesk.core.figures import answer_title
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
 from chatdesk.core.model_store import installed_models
 from chatdesk.core.paths import AppPaths
-from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.settings import Settings
 from chatdesk.download_manager import DownloadManager
 from chatdesk.session import (
@@ -43,30 +36,20 @@ from chatdesk.session import (
     ChatSession,
     SessionState,
 )
-from chatdesk.ui.chat import MessageItem, MessageView
+from chatdesk.ui.chat import MessageItem
 from chatdesk.ui.chat.items import message_item
+from chatdesk.ui.chat_column import ChatColumn
 from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
-from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.exchange_actions import ExchangeActions
-from chatdesk.ui.input_box import InputBox
 from chatdesk.ui.menus import build_menus
 from chatdesk.ui.models_dialog import ModelsDialog
-from chatdesk.ui.sampling_panel import SamplingPanel
-from chatdesk.ui.stats_panel import StatsPanel
+from chatdesk.ui.side_panel import SidePanel, SidePanelFit
 from chatdesk.ui.status_line import StatusLine
 from chatdesk.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
-
-EMPTY_HINT = (
-    "<h3>Ask anything.</h3>Enter sends, Shift+Enter starts a new line, Esc stops the "
-    "answer.<br><br>The model that comes with chatdesk (Gemma 3 270M, a small base "
-    "model) works offline from the first start but is weak at facts and "
-    "instructions. For real answers, pick a chat model in <b>Models › Manage "
-    "models</b> (Ctrl+M).")
-
 
 class MainWindow(QMainWindow):
     closing = Signal()  # app.py shuts everything down, in order, when this fires
@@ -79,7 +62,6 @@ class MainWindow(QMainWindow):
         self.models_dialog: ModelsDialog | None = None
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
-        self._deleted_id: int | None = None  # for Undo
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self.exchange = ExchangeActions(paths.database, self)
@@ -104,56 +86,23 @@ class MainWindow(QMainWindow):
     # -- construction -------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.sidebar = ConversationList()
-        center = QWidget()
-        layout = QVBoxLayout(center)
-        layout.setContentsMargins(4, 4, 4, 4)
-        self.error_banner = ErrorBanner(center)
-        self.chat_view = MessageView(center)
-        self.chat_view.setAccessibleName(self.tr("Conversation"))
-        self.edit_label = QLabel()
-        self.edit_label.setStyleSheet("color: #b7791f")
-        self.edit_label.hide()
-        self.input_box = InputBox(center)
-        self.send_button = QPushButton(self.tr("Send"), center)
-        self.send_button.setAccessibleName(self.tr("Send message"))
-        self.send_button.setToolTip(self.tr("Send (Enter or Ctrl+Enter)"))
-        self.stop_button = QPushButton(self.tr("Stop"), center)
-        self.stop_button.setAccessibleName(self.tr("Stop generating"))
-        self.stop_button.setToolTip(self.tr("Stop the answer (Esc)"))
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.send_button)
-        buttons.addWidget(self.stop_button)
-        row = QHBoxLayout()
-        row.addWidget(self.input_box, 1)
-        row.addLayout(buttons)
-        self.empty_hint = QLabel(self.tr(EMPTY_HINT))
-        self.empty_hint.setWordWrap(True)
-        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_hint.setContentsMargins(40, 20, 40, 20)
-        self.empty_hint.setStyleSheet("color: palette(placeholder-text)")
-        layout.addWidget(self.error_banner)
-        layout.addWidget(self.empty_hint)
-        layout.addWidget(self.chat_view, 1)
-        layout.addWidget(self.edit_label)
-        layout.addLayout(row)
-
-        self.right_panel = QWidget()
-        right = QVBoxLayout(self.right_panel)
-        right.setContentsMargins(0, 0, 0, 0)
-        self.sampling_panel = SamplingPanel()
-        self.stats_panel = StatsPanel()
-        right.addWidget(self.sampling_panel, 1)
-        right.addWidget(self.stats_panel)
-
+        column = ChatColumn()
+        self.error_banner, self.chat_view = column.error_banner, column.chat_view
+        self.edit_label, self.input_box = column.edit_label, column.input_box
+        self.send_button, self.stop_button = column.send_button, column.stop_button
+        self.empty_hint = column.empty_hint
+        self.right_panel = SidePanel(self.session.store)
+        self.sampling_panel = self.right_panel.sampling_panel
+        self.stats_panel = self.right_panel.stats_panel
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(center)
+        self.splitter.addWidget(column)
         self.splitter.addWidget(self.right_panel)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([240, 700, 340])
         self.setCentralWidget(self.splitter)
         self.status = StatusLine(self.statusBar())
-        self.status.undo_button.clicked.connect(self.undo_delete)
+        self.panel_fit = SidePanelFit(self, self.right_panel, self.session.store)
 
         self.input_box.submitted.connect(self.send_message)
         self.send_button.clicked.connect(self.send_typed)
@@ -178,12 +127,6 @@ class MainWindow(QMainWindow):
         panel.system_prompt_changed.connect(self.session.set_system_prompt)
         panel.model_chosen.connect(self.load_model)
         panel.reload_requested.connect(self.session.reload_model)
-        panel.preset_saved.connect(self._preset_saved)
-        panel.preset_deleted.connect(self._preset_deleted)
-        panel.set_presets({name: SamplingParams.from_dict(values)
-                           for name, values in self.settings.presets.items()})
-        panel.set_load_options(self.settings.context_length, self.settings.gpu_layers,
-                               self.settings.threads)
 
     def _connect_session(self) -> None:
         session = self.session
@@ -201,13 +144,7 @@ class MainWindow(QMainWindow):
         session.answer_interrupted.connect(self._on_answer_interrupted)
         session.conversations_changed.connect(self.refresh_conversations)
         session.error.connect(self.error_banner_show)
-        meter = session.host.worker.meter
-        if meter is not None:
-            self.stats_panel.power_reader = meter.sample_now
-            self.stats_panel.power_source = "measured" if meter.measured else "estimated"
-            reasons = meter.unavailable_reasons()  # e.g. RAPL root-only, with its fix
-            self.stats_panel.labels["power"].setToolTip(
-                "\n".join([f"Source: {meter.source}", *reasons]))
+        self.stats_panel.follow(session)
 
     # -- session signals ------------------------------------------------------------------
     @Slot(object)
@@ -266,13 +203,10 @@ class MainWindow(QMainWindow):
         title = answer_title(started.model, self.session.catalog)
         self.chat_view.begin_stream(MessageItem(id=started.answer_id, role="assistant",
                                                 text="", title=title))
-        self.stats_panel.start_answer(self.session.model.context_length
-                                      if self.session.model else 0)
         self.status.speed(0)
 
     @Slot(object)
     def _on_text(self, chunk: TokenChunk) -> None:
-        self.stats_panel.on_tokens(chunk.tokens_so_far, chunk.elapsed_s, chunk.context_used)
         self.chat_view.append_stream(chunk.text)
         if chunk.elapsed_s > 0.2:
             self.status.speed((chunk.tokens_so_far - 1) / chunk.elapsed_s)
@@ -280,7 +214,6 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_answer_done(self, done: AnswerFinished) -> None:
         self.chat_view.end_stream(message_item(done.message, self.session.catalog))
-        self.stats_panel.finish_answer(done.result, done.message.energy)
         self.status.speed(done.result.generation_tokens_per_s)
         if self.cost_view is not None:
             if done.energy_report is not None:
@@ -290,7 +223,6 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_answer_failed(self, failed: AnswerFailed) -> None:
-        self.stats_panel.finish_answer(None)
         title = answer_title(failed.model, self.session.catalog)
         self.chat_view.end_stream(MessageItem(
             id=failed.answer_id, role="assistant", text="", title=title,
@@ -396,16 +328,11 @@ class MainWindow(QMainWindow):
     def delete_conversation(self, conversation_id: int) -> None:
         """Soft delete with an Undo button in the status bar."""
         self.session.delete_conversation(conversation_id)
-        self._deleted_id = conversation_id
-        self.status.undo_button.show()
-        QTimer.singleShot(15_000, self.status.undo_button.hide)
+        self.status.offer_undo(lambda: self.session.restore_conversation(conversation_id))
 
     @Slot()
     def undo_delete(self) -> None:
-        if self._deleted_id is not None:
-            self.session.restore_conversation(self._deleted_id)
-            self._deleted_id = None
-        self.status.undo_button.hide()
+        self.status.undo()
 
     @Slot(str)
     def search(self, query: str) -> None:
@@ -465,13 +392,6 @@ class MainWindow(QMainWindow):
                                      8000)
         self.session.imported(ids)
 
-    def _preset_saved(self, name: str, params: SamplingParams) -> None:
-        self.session.store.update(presets={**self.settings.presets, name: params.to_dict()})
-
-    def _preset_deleted(self, name: str) -> None:
-        self.session.store.update(presets={k: v for k, v in self.settings.presets.items()
-                                           if k != name})
-
     @Slot()
     def show_costs(self) -> CostView:
         """Open (or raise) the energy and cost window."""
@@ -501,10 +421,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def toggle_right_panel(self) -> None:
-        visible = not self.right_panel.isVisible()
-        self.right_panel.setVisible(visible)
-        self.panel_action.setChecked(visible)
-        self.session.store.update(right_panel_visible=visible)
+        self.panel_fit.toggle()
 
     def set_theme(self, theme: str) -> None:
         app = QApplication.instance()
@@ -512,27 +429,13 @@ class MainWindow(QMainWindow):
             apply_theme(app, theme)
         self.session.store.update(theme=theme)
 
-    @Slot()
-    def show_about(self) -> None:
-        import llama_cpp
-        from PySide6 import QtCore
-
-        model = self.session.model
-        backend = model.backend if model else "no model loaded"
-        QMessageBox.about(self, self.tr("About chatdesk"), self.tr(
-            "<b>chatdesk {0}</b><br>Local language models on your desktop.<br><br>"
-            "Backend: {1}<br>llama-cpp-python {2}<br>PySide6 {3}<br><br>"
-            "Data: {4}<br>Log: {5}").format(
-                __version__, backend, llama_cpp.__version__, QtCore.__version__,
-                self.paths.models_dir.parent, self.paths.logs_dir))
-
     # -- window state -------------------------------------------------------------------
     def _restore_window_state(self) -> None:
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
         if len(self.settings.splitter_sizes) == 3:
             self.splitter.setSizes(list(self.settings.splitter_sizes))
-        self.right_panel.setVisible(self.settings.right_panel_visible)
+        self.panel_fit.fit()
 
     def save_window_state(self) -> None:
         self.session.store.update(

@@ -1,8 +1,11 @@
 """The right panel: model and load settings, sampling controls, system prompt, presets.
 
-Every sampling control is a slider paired with a number box (the slider for feel, the box
-for exact values), with a one-sentence tooltip. The panel emits a validated
-SamplingParams whenever a value changes; it never talks to the engine itself.
+The everyday controls (model, preset, temperature, max tokens, system prompt) are always
+shown; load settings, the other sampling knobs and stop strings wait under "Advanced", so a
+new user meets five controls, not twenty. Every sampling control is a slider paired with a
+number box (the slider for feel, the box for exact values), with a one-sentence tooltip.
+The panel emits a validated SamplingParams whenever a value changes; it never talks to the
+engine itself.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
+from chatdesk.ui.expander import Expander
 
 DEFAULTS = SamplingParams()
+EVERYDAY = ("temperature", "max_tokens")  # the knobs shown outside "Advanced"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class SamplingPanel(QScrollArea):
     reload_requested = Signal(int, object, object)  # context length, gpu layers|None, threads|None
     preset_saved = Signal(str, object)  # name, SamplingParams
     preset_deleted = Signal(str)
+    advanced_toggled = Signal(bool)  # the user opened or closed "Advanced"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -141,6 +147,16 @@ class SamplingPanel(QScrollArea):
         layout.addWidget(self._build_model_group())
         layout.addWidget(self._build_sampling_group())
         layout.addWidget(self._build_prompt_group())
+        advanced = QWidget()
+        advanced_layout = QVBoxLayout(advanced)
+        advanced_layout.setContentsMargins(0, 0, 0, 0)
+        advanced_layout.addWidget(self._build_load_group())
+        advanced_layout.addWidget(self._build_advanced_sampling_group())
+        self.advanced = Expander(self.tr("Advanced"), advanced)
+        self.advanced.button.setToolTip(self.tr("Load settings, the other sampling controls "
+                                                "and stop strings"))
+        self.advanced.toggled.connect(self.advanced_toggled)
+        layout.addWidget(self.advanced)
         layout.addStretch(1)
         self.setWidget(body)
         self._presets: dict[str, SamplingParams] = {}
@@ -157,6 +173,12 @@ class SamplingPanel(QScrollArea):
                                             "this one in the background."))
         self.model_combo.activated.connect(
             lambda index: self.model_chosen.emit(self.model_combo.itemData(index)))
+        form.addRow(self.model_combo)
+        return group
+
+    def _build_load_group(self) -> QGroupBox:
+        group = QGroupBox(self.tr("Load settings"))
+        form = QFormLayout(group)
         self.context_box = QSpinBox()
         self.context_box.setRange(0, 1 << 20)
         self.context_box.setSingleStep(1024)
@@ -178,7 +200,6 @@ class SamplingPanel(QScrollArea):
             box.setAccessibleName(self.tr(name))
         reload_button = QPushButton(self.tr("Reload with these settings"))
         reload_button.clicked.connect(self._emit_reload)
-        form.addRow(self.model_combo)
         form.addRow(self.tr("Context length"), self.context_box)
         form.addRow(self.tr("GPU layers"), self.gpu_box)
         form.addRow(self.tr("Threads"), self.threads_box)
@@ -205,16 +226,46 @@ class SamplingPanel(QScrollArea):
 
     # -- sampling -----------------------------------------------------------------------
     def _build_sampling_group(self) -> QGroupBox:
+        """Presets and the everyday knobs; the rest is built by the "Advanced" group."""
         group = QGroupBox(self.tr("Sampling"))
         form = QFormLayout(group)
+        presets = QHBoxLayout()
+        self.preset_combo = QComboBox()
+        self.preset_combo.setAccessibleName(self.tr("Presets"))
+        self.preset_combo.setPlaceholderText(self.tr("Presets"))
+        self.preset_combo.activated.connect(self._apply_preset)
+        save = QPushButton(self.tr("Save…"))
+        save.setToolTip(self.tr("Save these sampling settings as a named preset"))
+        save.clicked.connect(self._save_preset)
+        delete = QPushButton(self.tr("Delete"))
+        delete.setToolTip(self.tr("Delete the selected preset"))
+        delete.clicked.connect(self._delete_preset)
+        presets.addWidget(self.preset_combo, 1)
+        presets.addWidget(save)
+        presets.addWidget(delete)
+        form.addRow(presets)
         self.knobs: dict[str, KnobRow] = {}
-        for knob in KNOBS:
+        self._add_knobs(form, [k for k in KNOBS if k.field in EVERYDAY])
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #c53030")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        form.addRow(self.error_label)
+        return group
+
+    def _add_knobs(self, form: QFormLayout, knobs: Sequence[Knob]) -> None:
+        for knob in knobs:
             row = KnobRow(knob)
             row.changed.connect(self._emit_sampling)
             self.knobs[knob.field] = row
             label = QLabel(self.tr(knob.label))
             label.setToolTip(knob.tip)
             form.addRow(label, row)
+
+    def _build_advanced_sampling_group(self) -> QGroupBox:
+        group = QGroupBox(self.tr("More sampling"))
+        form = QFormLayout(group)
+        self._add_knobs(form, [k for k in KNOBS if k.field not in EVERYDAY])
         seed_row = QHBoxLayout()
         self.random_seed = QCheckBox(self.tr("random"))
         self.random_seed.setToolTip(self.tr("A new seed per answer; untick to make answers "
@@ -236,28 +287,8 @@ class SamplingPanel(QScrollArea):
         self.stop_edit.setMaximumHeight(60)
         self.stop_edit.textChanged.connect(self._emit_sampling)
         form.addRow(self.tr("Stop strings"), self.stop_edit)
-        self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #c53030")
-        self.error_label.setWordWrap(True)
-        form.addRow(self.error_label)
-
-        presets = QHBoxLayout()
-        self.preset_combo = QComboBox()
-        self.preset_combo.setAccessibleName(self.tr("Presets"))
-        self.preset_combo.setPlaceholderText(self.tr("Presets"))
-        self.preset_combo.activated.connect(self._apply_preset)
-        save = QPushButton(self.tr("Save…"))
-        save.setToolTip(self.tr("Save these sampling settings as a named preset"))
-        save.clicked.connect(self._save_preset)
-        delete = QPushButton(self.tr("Delete"))
-        delete.setToolTip(self.tr("Delete the selected preset"))
-        delete.clicked.connect(self._delete_preset)
         reset = QPushButton(self.tr("Reset to defaults"))
         reset.clicked.connect(lambda: self.set_sampling(DEFAULTS, emit=True))
-        presets.addWidget(self.preset_combo, 1)
-        presets.addWidget(save)
-        presets.addWidget(delete)
-        form.addRow(presets)
         form.addRow(reset)
         return group
 
@@ -271,7 +302,7 @@ class SamplingPanel(QScrollArea):
             self.stop_edit.setPlainText("\n".join(s.replace("\n", "\\n") for s in params.stop))
         finally:
             self._loading = False
-        self.error_label.clear()
+        self._show_error("")
         if emit:
             self._emit_sampling()
 
@@ -289,10 +320,14 @@ class SamplingPanel(QScrollArea):
         try:
             params = self.sampling()
         except InvalidParameterError as exc:
-            self.error_label.setText(str(exc))
+            self._show_error(str(exc))
             return
-        self.error_label.clear()
+        self._show_error("")
         self.sampling_changed.emit(params)
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
 
     # -- presets ------------------------------------------------------------------------
     def set_presets(self, presets: dict[str, SamplingParams]) -> None:
@@ -316,7 +351,7 @@ class SamplingPanel(QScrollArea):
         try:
             params = self.sampling()
         except InvalidParameterError as exc:
-            self.error_label.setText(str(exc))
+            self._show_error(str(exc))
             return
         self._presets[name] = params
         self.set_presets(self._presets)

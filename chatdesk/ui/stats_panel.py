@@ -1,5 +1,8 @@
 """Live figures while the model writes, and the figures of a finished answer.
 
+Compact by default: the tok/s chart, speed, memory, and the last answer's energy and cost;
+"More figures" opens the rest (first token, prompt, context, RAM, GPU, CPU, power).
+
 It refreshes on its own steady timer (4 Hz), not per token, so a fast stream costs it
 nothing extra; the timer runs only while the panel is visible.
 """
@@ -8,11 +11,19 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 import psutil
-from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from chatdesk.core.events import GenerationResult
 from chatdesk.core.figures import (
@@ -23,6 +34,11 @@ from chatdesk.core.figures import (
     significant,
 )
 from chatdesk.core.units import decode_rate, format_bytes
+from chatdesk.ui.expander import Expander
+
+if TYPE_CHECKING:
+    from chatdesk.core.energy import EnergyMeter
+    from chatdesk.session import ChatSession
 
 REFRESH_MS = 250
 
@@ -66,24 +82,30 @@ class Sparkline(QWidget):
                          f"max {top:.0f}")
 
 
+COMPACT_ROWS = (("speed", "Tokens/s"), ("process", "chatdesk memory"), ("energy", "Energy"),
+                ("cost", "Cost and CO2"))
+MORE_ROWS = (("ttft", "First token"), ("prompt", "Prompt eval"), ("context", "Context used"),
+             ("system", "System RAM"), ("vram", "GPU memory"), ("cpu", "CPU"),
+             ("power", "Power"))
+
+
 class StatsPanel(QGroupBox):
+    more_toggled = Signal(bool)  # the user opened or closed "More figures"
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Live stats"), parent)
         self.setAccessibleName(self.tr("Live statistics"))
-        form = QFormLayout(self)
+        layout = QVBoxLayout(self)
         self.chart = Sparkline()
+        layout.addWidget(self.chart)
         self.labels: dict[str, QLabel] = {}
-        rows = (("speed", "Tokens/s"), ("ttft", "First token"), ("prompt", "Prompt eval"),
-                ("context", "Context used"), ("process", "chatdesk memory"),
-                ("system", "System RAM"), ("vram", "GPU memory"), ("cpu", "CPU"),
-                ("power", "Power"), ("energy", "Energy"), ("cost", "Cost and CO2"))
-        form.addRow(self.chart)
-        for key, title in rows:
-            label = QLabel("–")
-            label.setAccessibleName(self.tr(title))
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.labels[key] = label
-            form.addRow(self.tr(title), label)
+        layout.addLayout(self._form(COMPACT_ROWS))
+        more = QWidget()
+        more.setLayout(self._form(MORE_ROWS))
+        more.layout().setContentsMargins(0, 0, 0, 0)
+        self.more = Expander(self.tr("More figures"), more)
+        self.more.toggled.connect(self.more_toggled)
+        layout.addWidget(self.more)
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # the first call only starts the measurement
         self._tokens = 0
@@ -99,6 +121,37 @@ class StatsPanel(QGroupBox):
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
+
+    def _form(self, rows: tuple[tuple[str, str], ...]) -> QFormLayout:
+        form = QFormLayout()
+        for key, title in rows:
+            label = QLabel("–")
+            label.setAccessibleName(self.tr(title))
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
+            self.labels[key] = label
+            form.addRow(self.tr(title), label)
+        return form
+
+    def follow(self, session: ChatSession) -> None:
+        """Show the session's answers as they run, and its engine's power meter."""
+        session.answer_started.connect(lambda _started: self.start_answer(
+            session.model.context_length if session.model else 0))
+        session.answer_text.connect(lambda chunk: self.on_tokens(
+            chunk.tokens_so_far, chunk.elapsed_s, chunk.context_used))
+        session.answer_done.connect(
+            lambda done: self.finish_answer(done.result, done.message.energy))
+        session.answer_failed.connect(lambda _failed: self.finish_answer(None))
+        self.use_meter(session.host.worker.meter)
+
+    def use_meter(self, meter: EnergyMeter | None) -> None:
+        """Read live power from ``meter``; its tooltip says where the figure comes from."""
+        if meter is None:
+            return
+        self.power_reader = meter.sample_now
+        self.power_source = "measured" if meter.measured else "estimated"
+        reasons = meter.unavailable_reasons()  # e.g. RAPL root-only, with its fix
+        self.labels["power"].setToolTip("\n".join([f"Source: {meter.source}", *reasons]))
 
     # -- answer lifecycle (called by the window) ----------------------------------------
     def start_answer(self, context_length: int = 0) -> None:

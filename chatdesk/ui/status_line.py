@@ -3,10 +3,15 @@ and the Undo button of a deleted chat."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
 from chatdesk.core.events import LoadProgress, ModelInfo
 from chatdesk.core.figures import describe_model
+
+UNDO_MS = 15_000  # how long "Undo delete" stays
 
 
 class StatusLine:
@@ -22,6 +27,8 @@ class StatusLine:
         self.speed_label.setAccessibleName(tr("Tokens per second"))
         self.undo_button = QPushButton(tr("Undo delete"))
         self.undo_button.hide()
+        self.undo_button.clicked.connect(self.undo)
+        self._undo: Callable[[], None] | None = None
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setAccessibleName(tr("Model loading progress"))
@@ -66,3 +73,15 @@ class StatusLine:
             self.speed_label.setText(self._tr("thinking…"))
         else:
             self.speed_label.setText(self._tr("{0:.1f} tok/s").format(tokens_per_s))
+
+    def offer_undo(self, undo: Callable[[], None], for_ms: int = UNDO_MS) -> None:
+        """Show "Undo delete" for a while; clicking it (or ``undo()``) runs ``undo`` once."""
+        self._undo = undo
+        self.undo_button.show()
+        QTimer.singleShot(for_ms, self.undo_button.hide)
+
+    def undo(self) -> None:
+        undo, self._undo = self._undo, None
+        self.undo_button.hide()
+        if undo is not None:
+            undo()

@@ -162,10 +162,11 @@ def test_sidebar_lists_selects_and_searches(qtbot):
     with qtbot.assertNotEmitted(sidebar.conversation_selected):
         sidebar.set_conversations([FakeConversation(2, "Pinned one", True),
                                    FakeConversation(1, "Older")], current_id=1)
-    assert sidebar.list.item(0).text() == "📌 Pinned one"
+    pinned = sidebar.conversation_items()[0]
+    assert pinned.text() == "Pinned one" and not pinned.icon().isNull()  # an icon, no emoji
     assert sidebar.current_id() == 1
     with qtbot.waitSignal(sidebar.conversation_selected) as selected:
-        sidebar.list.setCurrentRow(0)
+        sidebar.list.setCurrentItem(pinned)
     assert selected.args == [2]
     with qtbot.waitSignal(sidebar.search_requested, timeout=2000) as searched:
         qtbot.keyClicks(sidebar.search_box, "paris")
@@ -186,7 +187,7 @@ def test_sidebar_context_menu_actions(qtbot):
     sidebar = ConversationList()
     qtbot.addWidget(sidebar)
     sidebar.set_conversations([FakeConversation(5, "Chat")], current_id=None)
-    menu = sidebar.context_menu_for(sidebar.list.item(0))
+    menu = sidebar.context_menu_for(sidebar.conversation_items()[0])
     actions = {a.text(): a for a in menu.actions()}
     assert set(actions) == {"Rename…", "Pin to top", "Export…", "Delete"}
     with qtbot.waitSignal(sidebar.pin_requested) as pinned:

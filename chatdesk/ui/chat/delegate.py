@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from chatdesk.ui.chat.geometry import RADIUS, STAT_PAD
+from chatdesk.ui.chat.geometry import RADIUS, STAT_PAD, action_icon_rect
+from chatdesk.ui.icons import GLYPHS, icon
 from chatdesk.ui.markdown_render import RenderedMessage, RenderTheme, blend
 
 if TYPE_CHECKING:
@@ -60,6 +61,12 @@ class MessageDelegate(QStyledItemDelegate):
     def __init__(self, view: PaintedView) -> None:
         super().__init__(view)
         self._view = view
+        self._icons: dict[str, QIcon] = {}  # the hover buttons' icons (palette-coloured)
+
+    def _icon(self, name: str) -> QIcon:
+        if name not in self._icons:
+            self._icons[name] = icon(name) if name in GLYPHS else QIcon()
+        return self._icons[name]
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         return QSize(self._view.layout_width, self._view.row_height(index.row()))
@@ -127,7 +134,13 @@ class MessageDelegate(QStyledItemDelegate):
                 painter.setBrush(blend(fill, text, 0.14 if hot else 0.05))
                 painter.drawRoundedRect(r.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
                 painter.setPen(text)
-                painter.drawText(r, Qt.AlignmentFlag.AlignCenter, labels[name])
+                glyph = self._icon(name)
+                words = r
+                if not glyph.isNull():
+                    square = action_icon_rect(r)
+                    glyph.paint(painter, square.toRect())
+                    words = r.adjusted(square.right() - r.left(), 0, 0, 0)
+                painter.drawText(words, Qt.AlignmentFlag.AlignCenter, labels[name])
 
         # -- body
         painter.save()

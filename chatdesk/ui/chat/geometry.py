@@ -159,6 +159,17 @@ def chrome_height(metrics: Metrics, footer_height: int) -> int:
     return height
 
 
+def action_width(text: str, metrics: Metrics) -> int:
+    """A hover button's width: its icon (a square as tall as the chip) and its word."""
+    return metrics.small.horizontalAdvance(text) + 2 * CHIP_PAD + metrics.chip_height
+
+
+def action_icon_rect(rect: QRectF) -> QRectF:
+    """Where a hover button's icon goes: a square at its left, inside the padding."""
+    side = rect.height() - 4
+    return QRectF(rect.left() + CHIP_PAD - 2, rect.top() + 2, side, side)
+
+
 def _bubble_span(spec: RowSpec, layout_width: int, metrics: Metrics) -> tuple[int, int]:
     """Left edge and width of the bubble within the row."""
     left, width = column(layout_width, metrics)
@@ -168,7 +179,7 @@ def _bubble_span(spec: RowSpec, layout_width: int, metrics: Metrics) -> tuple[in
     header = metrics.bold.horizontalAdvance(spec.label) + 16
     if spec.nav_text:
         header += small.horizontalAdvance(spec.nav_text) + 2 * (metrics.chip_height + 2) + 12
-    header += sum(small.horizontalAdvance(text) + 2 * CHIP_PAD for _, text in spec.actions)
+    header += sum(action_width(text, metrics) for _, text in spec.actions)
     header += CHIP_GAP * max(0, len(spec.actions) - 1)
     footer = flow(spec.footer, metrics, float("inf"))
     content = max(spec.body_ideal_width, header, int(footer[-1].right()) if footer else 0)
@@ -218,7 +229,7 @@ def row_geometry(spec: RowSpec, rect: QRect | QRectF, layout_width: int,
     actions = []
     ax = bubble.right() - PAD
     for name, text in reversed(spec.actions):
-        width = small.horizontalAdvance(text) + 2 * CHIP_PAD
+        width = action_width(text, metrics)
         actions.append((name, QRectF(ax - width, y0 + (header_h - chip_h) / 2, width, chip_h)))
         ax -= width + CHIP_GAP
     actions.reverse()

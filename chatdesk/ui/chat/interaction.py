@@ -19,6 +19,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QMenu, QToolTip
 
 from chatdesk.ui.chat import geometry
+from chatdesk.ui.icons import icon
 
 
 class ViewInteraction:
@@ -160,7 +161,7 @@ class ViewInteraction:
         item = self._model.item(row)
         menu = QMenu(self)
         for name, text in self.actions_for(row):
-            action = menu.addAction(text)
+            action = menu.addAction(icon(name), text)
             action.setObjectName(name)
             action.triggered.connect(lambda _=False, n=name, i=item.id: self._menu_action(i, n))
         if item.sibling_count > 1:

@@ -1,0 +1,57 @@
+"""The middle column: error banner, the conversation (or the first-start hint), the edit
+notice, and the message box with Send and Stop. Widgets only; the window wires them."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from chatdesk.ui.chat import MessageView
+from chatdesk.ui.error_banner import ErrorBanner
+from chatdesk.ui.icons import icon
+from chatdesk.ui.input_box import InputBox
+
+# Shown in an empty chat. The offline default (SmolLM2 135M Instruct) follows a chat but
+# knows few facts: say so plainly, and where the stronger models are.
+EMPTY_HINT = (
+    "<h3>Ask anything.</h3>Enter sends, Shift+Enter starts a new line, Esc stops the "
+    "answer.<br><br>The built-in model (SmolLM2 135M) is tiny: it works offline and "
+    "can chat, but it gets facts wrong. For better answers, get a stronger model in "
+    "<b>Models › Manage models</b> (Ctrl+M).")
+
+
+class ChatColumn(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.error_banner = ErrorBanner(self)
+        self.chat_view = MessageView(self)
+        self.chat_view.setAccessibleName(self.tr("Conversation"))
+        self.edit_label = QLabel()
+        self.edit_label.setStyleSheet("color: #b7791f")
+        self.edit_label.setWordWrap(True)
+        self.edit_label.hide()
+        self.input_box = InputBox(self)
+        self.send_button = QPushButton(icon("send"), self.tr("Send"), self)
+        self.send_button.setAccessibleName(self.tr("Send message"))
+        self.send_button.setToolTip(self.tr("Send (Enter or Ctrl+Enter)"))
+        self.stop_button = QPushButton(icon("stop"), self.tr("Stop"), self)
+        self.stop_button.setAccessibleName(self.tr("Stop generating"))
+        self.stop_button.setToolTip(self.tr("Stop the answer (Esc)"))
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        row = QHBoxLayout()
+        row.addWidget(self.input_box, 1)
+        row.addLayout(buttons)
+        self.empty_hint = QLabel(self.tr(EMPTY_HINT))
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setContentsMargins(40, 20, 40, 20)
+        self.empty_hint.setStyleSheet("color: palette(placeholder-text)")
+        layout.addWidget(self.error_banner)
+        layout.addWidget(self.empty_hint)
+        layout.addWidget(self.chat_view, 1)
+        layout.addWidget(self.edit_label)
+        layout.addLayout(row)
