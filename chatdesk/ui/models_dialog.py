@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
-from chatdesk.core.downloads import PartialDownload, partial_downloads
+from chatdesk.core.downloads import HubOffline, PartialDownload, partial_downloads
 from chatdesk.core.figures import format_bytes
 from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 from chatdesk.core.gguf_file import InvalidModelFileError
@@ -78,42 +78,61 @@ def describe_progress(update: JobUpdate) -> str:
 
 
 class DownloadRow(QWidget):
-    """One download: name, progress bar, speed and time left, Cancel."""
+    """One download: name, progress bar, Cancel (or Retry once it failed or was
+    cancelled), and below them the speed and time left, or the reason it stopped,
+    wrapped in full: a message cut mid-word helps no one."""
 
     cancel_requested = Signal(int)
+    retry_requested = Signal(int)
 
     def __init__(self, update: JobUpdate, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.job_id = update.job.job_id
-        layout = QHBoxLayout(self)
+        self._fraction = 0  # of 1000, kept so a failed bar stops where it was
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
+        top = QHBoxLayout()
         self.name = QLabel(update.job.label)
         self.name.setMinimumWidth(200)
         self.bar = QProgressBar()
         self.bar.setAccessibleName(self.tr("Download progress of {0}").format(update.job.label))
         self.status = QLabel()
-        self.status.setMinimumWidth(260)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cancel = QPushButton(self.tr("Cancel"))
         self.cancel.setAccessibleName(self.tr("Cancel download of {0}").format(update.job.label))
         self.cancel.clicked.connect(lambda: self.cancel_requested.emit(self.job_id))
-        for widget in (self.name, self.bar, self.status, self.cancel):
-            layout.addWidget(widget)
+        self.retry = QPushButton(self.tr("Retry"))
+        self.retry.setAccessibleName(self.tr("Retry download of {0}").format(update.job.label))
+        self.retry.clicked.connect(lambda: self.retry_requested.emit(self.job_id))
+        for widget in (self.name, self.bar, self.cancel, self.retry):
+            top.addWidget(widget)
+        top.setStretch(1, 1)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
         self.show_update(update)
 
     def show_update(self, update: JobUpdate) -> None:
         sample = update.progress
+        if sample is not None and sample.total:
+            self._fraction = min(1000, int(1000 * sample.downloaded / sample.total))
         if update.state is JobState.DONE:
-            self.bar.setRange(0, 100)
-            self.bar.setValue(100)
-        elif sample is not None and sample.total:
-            self.bar.setRange(0, 1000)
-            self.bar.setValue(int(1000 * sample.downloaded / sample.total))
-        elif update.state in ACTIVE_STATES:
-            self.bar.setRange(0, 0)
-        self.status.setText(describe_progress(update))
+            self._fraction = 1000
+        if update.state in ACTIVE_STATES and not (sample is not None and sample.total) \
+                and update.state is not JobState.VERIFYING:
+            self.bar.setRange(0, 0)  # busy: connecting, or a size the server did not say
+        else:
+            self.bar.setRange(0, 1000)  # a failed or cancelled bar stops where it was
+            self.bar.setValue(self._fraction)
+        text = describe_progress(update)
+        self.status.setText(text)
+        self.status.setToolTip(text)
         color = "#c53030" if update.state is JobState.FAILED else ""
         self.status.setStyleSheet(f"color: {color}" if color else "")
-        self.cancel.setEnabled(update.state in ACTIVE_STATES)
+        active = update.state in ACTIVE_STATES
+        self.cancel.setVisible(active)
+        self.cancel.setEnabled(active)
+        self.retry.setVisible(update.state in (JobState.FAILED, JobState.CANCELLED))
 
 
 class ModelsDialog(QDialog):
@@ -481,6 +500,7 @@ class ModelsDialog(QDialog):
         if row is None:
             row = DownloadRow(update)
             row.cancel_requested.connect(self.downloads.cancel)
+            row.retry_requested.connect(self.downloads.retry)
             self.download_rows[update.job.job_id] = row
             self.downloads_layout.insertWidget(0, row)
             self.no_downloads.hide()
@@ -503,23 +523,30 @@ def search_gguf_repos(text: str, limit: int = 50) -> list[str]:
     """Repository ids on the Hub (or a mirror at HF_ENDPOINT) matching text, with GGUF files."""
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import current_endpoint
+    from chatdesk.core.downloads import check_hub_reachable, current_endpoint
 
-    api = HfApi(endpoint=current_endpoint())
+    endpoint = current_endpoint()
+    check_hub_reachable(endpoint)  # "offline" at once, not after ~23 s of retries
+    api = HfApi(endpoint=endpoint)
     return [m.id for m in api.list_models(search=text, filter="gguf", limit=limit)]
 
 
 def gguf_files_in(repo_id: str) -> list[str]:
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import current_endpoint
+    from chatdesk.core.downloads import check_hub_reachable, current_endpoint
 
-    api = HfApi(endpoint=current_endpoint())
+    endpoint = current_endpoint()
+    check_hub_reachable(endpoint)
+    api = HfApi(endpoint=endpoint)
     return sorted(f for f in api.list_repo_files(repo_id) if f.lower().endswith(".gguf"))
 
 
 def hub_error_message(error: BaseException) -> str:
     """A sentence for the user, never a traceback: most failures here mean 'offline'."""
+    if isinstance(error, HubOffline):
+        return (f"You're offline: Hugging Face cannot be reached ({error.why}). The catalog "
+                "and your installed models still work.")
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     name = type(error).__name__
     if any(word in name for word in ("Connect", "Timeout", "Network", "Offline")) or \

@@ -193,6 +193,52 @@ def test_import_checks_the_header_first(qtbot, dialog: ModelsDialog, tmp_path: P
     assert dialog.import_button.isEnabled()
 
 
+def closed_port_endpoint() -> str:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_an_offline_download_stops_the_bar_says_why_and_retries(
+        qtbot, dialog: ModelsDialog, hub: FakeHub, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())
+    qtbot.mouseClick(button(dialog, "small-tight"), Qt.MouseButton.LeftButton)
+    assert wait_for_state(qtbot, dialog, (JobState.DONE, JobState.FAILED)) is JobState.FAILED
+    row = next(iter(dialog.download_rows.values()))
+    text = row.status.text()
+    assert text.startswith("You're offline: cannot reach http://127.0.0.1:")
+    assert "refused" in text and "Errno" not in text
+    assert row.status.wordWrap()  # shown whole, never cut mid-word
+    assert row.bar.maximum() > 0  # no busy stripes once it failed
+    assert row.retry.isVisible() and row.retry.isEnabled()
+    assert not row.cancel.isVisible()
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)  # back online
+    qtbot.mouseClick(row.retry, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.downloads.last[row.job_id].state is JobState.DONE,
+                    timeout=30_000)
+    assert len(dialog.download_rows) == 1
+    assert row.bar.value() == row.bar.maximum() and not row.retry.isVisible()
+    assert [m.path.name for m in installed_models(dialog.models_dir)] == ["small.gguf"]
+
+
+def test_search_answers_offline_without_retrying(qtbot, dialog: ModelsDialog,
+                                                 monkeypatch: pytest.MonkeyPatch):
+    """The reachability check answers first: huggingface_hub's list_models (five
+    retries, ~23 s) is never called."""
+    from huggingface_hub import HfApi
+
+    calls: list[object] = []
+    monkeypatch.setattr(HfApi, "list_models", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())
+    dialog.search_box.setText("qwen")
+    dialog.search()
+    qtbot.waitUntil(lambda: "Searching" not in dialog.search_status.text(), timeout=30_000)
+    assert dialog.search_status.text().startswith("You're offline: Hugging Face cannot be "
+                                                  "reached (the connection was refused)")
+    assert calls == []
+
+
 def test_search_says_offline_plainly(qtbot, dialog: ModelsDialog,
                                      monkeypatch: pytest.MonkeyPatch):
     with socket.socket() as probe:  # a port nobody listens on
