@@ -10,7 +10,6 @@ from typing import Any
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.timestamps import format_timestamp
+from chatdesk.ui.rename_dialog import ask_new_title
 
 SEARCH_DELAY_MS = 200  # search once typing pauses, not per keystroke
 
@@ -140,10 +140,9 @@ class ConversationList(QWidget):
     def ask_rename(self, conversation_id: int) -> None:
         item = self._item(conversation_id)
         old = str(item.data(TITLE_ROLE)) if item is not None else ""
-        title, ok = QInputDialog.getText(self, self.tr("Rename conversation"),
-                                         self.tr("Title:"), text=old)
-        if ok and title.strip():
-            self.rename_requested.emit(conversation_id, title.strip())
+        title = ask_new_title(self, old)
+        if title:
+            self.rename_requested.emit(conversation_id, title)
 
     def _item(self, conversation_id: int) -> QListWidgetItem | None:
         for row in range(self.list.count()):
