@@ -441,8 +441,10 @@ def run_exchange_command(args: argparse.Namespace) -> int:
             if args.command == "import":
                 from chatdesk.core.exchange import import_file
 
-                for conversation_id in import_file(history, Path(args.path)):
+                result = import_file(history, Path(args.path))
+                for conversation_id in result:
                     print(conversation_id)
+                print(result.summary(), file=sys.stderr)  # stdout: only the new ids
                 return 0
             return _export(history, args)
     except ExchangeError as error:

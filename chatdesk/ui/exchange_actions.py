@@ -33,7 +33,7 @@ IMPORT_FILTER = "Chats (*.json *.zip);;All files (*)"
 
 class ExchangeActions(QObject):
     exported = Signal(object)  # list[Path] written
-    imported = Signal(object)  # list[int] conversation ids created
+    imported = Signal(object)  # ImportResult: the ids created, how many were skipped
     failed = Signal(str, str)  # title, message for the error banner
 
     def __init__(self, database: Path, parent: QWidget) -> None:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk import __version__
 from chatdesk.core.events import ModelInfo, TokenChunk
+from chatdesk.core.exchange import ImportResult
 from chatdesk.core.figures import answer_title
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
@@ -460,10 +461,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(self.tr("Exported: {0}").format(where), 8000)
 
     @Slot(object)
-    def _imported(self, ids: list[int]) -> None:
-        self.statusBar().showMessage(self.tr("Imported {0} conversations.").format(len(ids)),
-                                     8000)
-        self.session.imported(ids)
+    def _imported(self, result: ImportResult) -> None:
+        self.statusBar().showMessage(result.summary(), 8000)
+        self.session.imported(list(result))
 
     def _preset_saved(self, name: str, params: SamplingParams) -> None:
         self.session.store.update(presets={**self.settings.presets, name: params.to_dict()})
