@@ -461,8 +461,12 @@ def _models_remove(args: argparse.Namespace, models_dir: Path) -> int:
 
 
 def _models_import(args: argparse.Namespace, models_dir: Path) -> int:
-    from chatdesk.core.model_store import import_model
+    from chatdesk.core.model_store import find_installed_copy, import_model
 
+    existing = find_installed_copy(Path(args.path), models_dir)
+    if existing is not None:  # the same bytes under any name: copying gigabytes again helps no one
+        print(f"already installed as {existing}; nothing was copied")
+        return 0
     try:
         path = import_model(Path(args.path), models_dir)
     except (ValueError, OSError) as error:  # InvalidModelFileError is a ValueError

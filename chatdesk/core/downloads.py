@@ -235,6 +235,17 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
+def remote_file_size(repo_id: str, filename: str, revision: str = "main",
+                     endpoint: str | None = None) -> int | None:
+    """The size the Hub reports for one file (a HEAD, no retries); None if it says none."""
+    quiet_hub()
+    try:
+        return _fetch_metadata(repo_id, filename, revision,
+                               (endpoint or current_endpoint()).rstrip("/")).size
+    except _Retryable as error:
+        raise DownloadError(str(error)) from error
+
+
 def download_model(repo_id: str, filename: str, models_dir: Path, *, revision: str = "main",
                    sha256: str | None = None,
                    on_progress: Callable[[DownloadProgress], None] | None = None,

@@ -385,6 +385,7 @@ class MainWindow(QMainWindow):
             self.models_dialog = ModelsDialog(self.session.catalog, self.paths.models_dir,
                                               self.downloads, self)
             self.models_dialog.load_requested.connect(self.load_model)
+        self.models_dialog.set_current_model(getattr(self.session.model, "path", None))
         self.models_dialog.refresh()
         self.models_dialog.show()
         self.models_dialog.raise_()

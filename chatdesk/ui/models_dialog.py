@@ -37,9 +37,11 @@ from chatdesk.core.downloads import HubOffline, PartialDownload, partial_downloa
 from chatdesk.core.figures import format_bytes
 from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 from chatdesk.core.gguf_file import InvalidModelFileError
+from chatdesk.core.model_size import CACHE_NAME, HubSizes, cache_key, estimated_size_bytes
 from chatdesk.core.model_store import (
     InstalledModel,
     catalog_entry_for,
+    find_installed_copy,
     import_model,
     installed_copy,
     installed_models,
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 FIT_COLORS = {FitVerdict.FITS: "#2f855a", FitVerdict.TIGHT: "#b7791f",
               FitVerdict.TOO_BIG: "#c53030"}
 ACTIVE_STATES = (JobState.QUEUED, JobState.DOWNLOADING, JobState.VERIFYING)
+BUTTON_COLUMN = 7
 
 
 def describe_progress(update: JobUpdate) -> str:
@@ -141,14 +144,18 @@ class ModelsDialog(QDialog):
     load_requested = Signal(str)  # a model file to load
 
     def __init__(self, catalog: Catalog, models_dir: Path, downloads: DownloadManager,
-                 parent: QWidget | None = None, memory: MemoryInfo | None = None) -> None:
+                 parent: QWidget | None = None, memory: MemoryInfo | None = None,
+                 current_model: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Models"))
-        self.resize(980, 600)
+        self.resize(1040, 600)
         self.catalog = catalog
         self.models_dir = models_dir
         self.downloads = downloads
         self.memory = memory or current_memory()
+        self.current_model = current_model
+        # Sizes the Hub reported, kept in the data folder (next to models/).
+        self.hub_sizes = HubSizes(models_dir.parent / CACHE_NAME)
         self.download_rows: dict[int, DownloadRow] = {}
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_catalog_tab(), self.tr("Catalog"))
@@ -161,6 +168,7 @@ class ModelsDialog(QDialog):
         for update in downloads.last.values():
             self._on_download_update(update)
         self.refresh()
+        self.fetch_hub_sizes()
 
     # -- catalog ------------------------------------------------------------------------
     def _build_catalog_tab(self) -> QWidget:
@@ -172,7 +180,7 @@ class ModelsDialog(QDialog):
         self.memory_label = QLabel(self.tr("This machine: {0} RAM available of {1}{2}.").format(
             format_bytes(memory.available_ram), format_bytes(memory.total_ram), vram))
         headers = [self.tr(h) for h in ("Name", "Parameters", "Quantization", "Size",
-                                        "License", "Fit", "")]
+                                        "License", "Fit", "Memory", "")]
         self.catalog_table = QTableWidget(len(self.catalog.entries), len(headers))
         self.catalog_table.setAccessibleName(self.tr("Model catalog"))
         self.catalog_table.setHorizontalHeaderLabels(headers)
@@ -189,7 +197,7 @@ class ModelsDialog(QDialog):
             0, QHeaderView.ResizeMode.Stretch)
         # Column sizing ignores cell widgets: size the button column from its widest label.
         probe = QPushButton(self.tr("Download"))
-        self.catalog_table.setColumnWidth(6, probe.sizeHint().width() + 12)
+        self.catalog_table.setColumnWidth(BUTTON_COLUMN, probe.sizeHint().width() + 12)
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setMinimumHeight(60)
@@ -212,9 +220,26 @@ class ModelsDialog(QDialog):
     def fit_of(self, entry: CatalogEntry) -> FitVerdict:
         return check_fit(entry.ram_required_bytes, self.memory)
 
+    def size_text(self, entry: CatalogEntry) -> str:
+        """The catalog's size, else the Hub's (cached), else "≈" an estimate."""
+        known = entry.size_bytes or self.hub_sizes.get(
+            cache_key(entry.repo_id, entry.filename, entry.revision))
+        if known:
+            return format_bytes(known)
+        estimate = estimated_size_bytes(entry.parameters, entry.quantization)
+        return f"≈ {format_bytes(estimate)}" if estimate else self.tr("unknown")
+
+    def memory_text(self, entry: CatalogEntry) -> str:
+        """The numbers behind the fit badge: 'needs 1.0 GiB, 8.0 GiB available'."""
+        text = self.tr("needs {0}, {1} available").format(
+            format_bytes(entry.ram_required_bytes), format_bytes(self.memory.available_ram))
+        if self.memory.free_vram is not None:
+            text += self.tr(" + {0} VRAM").format(format_bytes(self.memory.free_vram))
+        return text
+
     def _fill_catalog_row(self, row: int, entry: CatalogEntry) -> None:
-        size = format_bytes(entry.size_bytes) if entry.size_bytes else self.tr("unknown")
-        values = [entry.name, entry.parameters, entry.quantization, size, entry.license]
+        values = [entry.name, entry.parameters, entry.quantization, self.size_text(entry),
+                  entry.license]
         for column, value in enumerate(values):
             item = QTableWidgetItem(value)
             item.setToolTip(entry.description)
@@ -222,13 +247,35 @@ class ModelsDialog(QDialog):
         verdict = self.fit_of(entry)
         fit = QTableWidgetItem(verdict.value)
         fit.setForeground(QColor(FIT_COLORS[verdict]))
-        fit.setToolTip(self.tr("Needs about {0} of memory; {1} available.").format(
-            format_bytes(entry.ram_required_bytes), format_bytes(self.memory.available_ram)))
+        numbers = self.memory_text(entry)
+        fit.setToolTip(numbers)
         self.catalog_table.setItem(row, 5, fit)
+        memory = QTableWidgetItem(numbers)
+        memory.setForeground(QColor(FIT_COLORS[verdict]))
+        self.catalog_table.setItem(row, 6, memory)
         button = QPushButton()
         button.clicked.connect(lambda _=False, e=entry: self._catalog_action(e))
         self.catalog_buttons[entry.id] = button
-        self.catalog_table.setCellWidget(row, 6, button)
+        self.catalog_table.setCellWidget(row, BUTTON_COLUMN, button)
+
+    def fetch_hub_sizes(self) -> None:
+        """Ask the Hub (off the GUI thread) for the sizes neither the catalog nor the cache
+        knows; offline, the estimates stay and nothing is said."""
+        missing = [e for e in self.catalog.entries if not e.size_bytes and self.hub_sizes.get(
+            cache_key(e.repo_id, e.filename, e.revision)) is None]
+        if missing:
+            run_op(lambda: hub_sizes_of(missing), self._hub_sizes_arrived,
+                   lambda error: log.info("sizes from the Hub: %s", error), name="hub-sizes")
+
+    @Slot(object)
+    def _hub_sizes_arrived(self, found: object) -> None:
+        if not isinstance(found, dict) or not found:
+            return
+        self.hub_sizes.update(found)
+        for row, entry in enumerate(self.catalog.entries):
+            item = self.catalog_table.item(row, 3)
+            if item is not None:
+                item.setText(self.size_text(entry))
 
     def _describe(self, row: int) -> None:
         if 0 <= row < len(self.catalog.entries):
@@ -285,10 +332,10 @@ class ModelsDialog(QDialog):
     def _build_installed_tab(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
-        self.installed_table = QTableWidget(0, 3)
+        self.installed_table = QTableWidget(0, 4)
         self.installed_table.setAccessibleName(self.tr("Installed models"))
         self.installed_table.setHorizontalHeaderLabels(
-            [self.tr("File"), self.tr("Size on disk"), self.tr("From the catalog")])
+            [self.tr("File"), self.tr("Size on disk"), self.tr("From the catalog"), ""])
         self.installed_table.verticalHeader().hide()
         self.installed_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.installed_table.setSelectionBehavior(
@@ -321,12 +368,32 @@ class ModelsDialog(QDialog):
         for row, model in enumerate(models):
             entry = catalog_entry_for(self.catalog, self.models_dir, model.path.name,
                                       model.catalog_id)
+            loaded = self.is_loaded(model.path)
             for column, value in enumerate((model.path.name, format_bytes(model.size_bytes),
-                                            entry.name if entry else "")):
-                self.installed_table.setItem(row, column, QTableWidgetItem(value))
+                                            entry.name if entry else "",
+                                            self.tr("● loaded") if loaded else "")):
+                item = QTableWidgetItem(value)
+                if loaded:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.installed_table.setItem(row, column, item)
         has_rows = bool(models)
         for button in (self.load_button, self.delete_button):
             button.setEnabled(has_rows)
+
+    def set_current_model(self, path: str | None) -> None:
+        """The model the window has loaded, marked in Installed."""
+        self.current_model = path
+        self._refresh_installed()
+
+    def is_loaded(self, path: Path) -> bool:
+        if not self.current_model:
+            return False
+        try:
+            return Path(self.current_model).resolve() == path.resolve()
+        except OSError:
+            return False
 
     def _selected_installed(self) -> InstalledModel | None:
         row = self.installed_table.currentRow()
@@ -371,9 +438,15 @@ class ModelsDialog(QDialog):
     def import_file(self, source: Path) -> None:
         """Check the header and copy in the background (a model is gigabytes)."""
         self.import_button.setEnabled(False)
+        self._importing = str(source)
         self.import_status.setText(self.tr("Importing {0}…").format(source.name))
-        run_op(lambda: import_model(source, self.models_dir), self._import_finished,
-               self._import_finished, name="import-model")
+        def work() -> tuple[bool, Path]:
+            existing = find_installed_copy(source, self.models_dir)
+            if existing is not None:
+                return True, existing  # same size and sha256: nothing to copy
+            return False, import_model(source, self.models_dir)
+
+        run_op(work, self._import_finished, self._import_finished, name="import-model")
 
     @Slot(object)
     def _import_finished(self, result: object) -> None:
@@ -384,7 +457,13 @@ class ModelsDialog(QDialog):
             log.error("import failed: %r", result)
             self.import_status.setText(self.tr("Not imported: {0}").format(result))
         else:
-            self.import_status.setText(self.tr("Imported {0}.").format(Path(str(result)).name))
+            existing, path = result  # type: ignore[misc]
+            if existing:
+                self.import_status.setText(self.tr(
+                    "{0} is already installed as {1}: nothing was copied.").format(
+                    Path(self._importing).name, path.name))
+            else:
+                self.import_status.setText(self.tr("Imported {0}.").format(path.name))
         self.refresh()
 
     # -- search -------------------------------------------------------------------------
@@ -413,11 +492,18 @@ class ModelsDialog(QDialog):
         lists.addWidget(self.repo_files, 1)
         self.download_file_button = QPushButton(self.tr("Download selected file"))
         self.download_file_button.clicked.connect(self._download_repo_file)
+        self.download_file_button.setEnabled(False)  # until a file is selected
+        self.repo_files.currentItemChanged.connect(self._update_download_file_button)
+        self.search_results.currentItemChanged.connect(self._update_download_file_button)
         layout.addLayout(row)
         layout.addWidget(self.search_status)
         layout.addLayout(lists, 1)
         layout.addWidget(self.download_file_button)
         return page
+
+    def _update_download_file_button(self, *_changed: object) -> None:
+        self.download_file_button.setEnabled(self.search_results.currentItem() is not None
+                                             and self.repo_files.currentItem() is not None)
 
     def search(self) -> None:
         text = self.search_box.text().strip()
@@ -517,6 +603,24 @@ class ModelsDialog(QDialog):
             + (f" of {format_bytes(p.total)})" if p.total else ")") for p in unfinished))
             if unfinished else "")
         self.resume_button.setVisible(bool(unfinished))
+
+
+def hub_sizes_of(entries: list[CatalogEntry]) -> dict[str, int]:
+    """The Hub's size for each entry it answers for (one HEAD each, after one quick
+    reachability check; an entry that fails is left out)."""
+    from chatdesk.core.downloads import DownloadError, check_hub_reachable, remote_file_size
+
+    check_hub_reachable()
+    found: dict[str, int] = {}
+    for entry in entries:
+        try:
+            size = remote_file_size(entry.repo_id, entry.filename, entry.revision)
+        except (DownloadError, OSError) as error:
+            log.info("no size for %s from the Hub: %s", entry.filename, error)
+            continue
+        if size:
+            found[cache_key(entry.repo_id, entry.filename, entry.revision)] = size
+    return found
 
 
 def search_gguf_repos(text: str, limit: int = 50) -> list[str]:
