@@ -15,7 +15,6 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -51,6 +50,7 @@ from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.exchange_actions import ExchangeActions
+from chatdesk.ui.file_dialogs import choose_model_file
 from chatdesk.ui.input_box import InputBox
 from chatdesk.ui.menus import build_menus
 from chatdesk.ui.models_dialog import ModelsDialog
@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self._deleted_id: int | None = None  # for Undo
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
-        self.exchange = ExchangeActions(paths.database, self)
+        self.exchange = ExchangeActions(paths.database, self, session.store)
         self.exchange.exported.connect(self._exported)
         self.exchange.imported.connect(self._imported)
         self.exchange.failed.connect(self.error_banner_show)
@@ -364,9 +364,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Open a GGUF model"),
-                                              str(self.paths.models_dir),
-                                              self.tr("GGUF models (*.gguf)"))
+        path = choose_model_file(self, self.session.store, self.tr("Open a GGUF model"),
+                                 self.paths.models_dir)  # where the last one was chosen
         if path:
             self.load_model(path)
 
