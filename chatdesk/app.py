@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    args, _qt_args = gui_parser().parse_known_args(list(argv))  # Qt reads its own options
+    return args
+
+
+def gui_parser() -> argparse.ArgumentParser:
+    """The window's options (the launcher checks what is left over, and prints --help)."""
     parser = argparse.ArgumentParser(prog="chatdesk", description="Chat with local models.")
     parser.add_argument("--data-dir", help="keep models, history, settings and logs here "
                         "(default: $CHATDESK_DATA_DIR, else the platform's user dirs)")
@@ -34,8 +40,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--catalog", help="a models.json catalog to use instead of the "
                         "packaged one (default: $CHATDESK_CATALOG)")
     parser.add_argument("--version", action="version", version=f"chatdesk {__version__}")
-    args, _qt_args = parser.parse_known_args(list(argv))
-    return args
+    return parser
 
 
 def startup_model(args: argparse.Namespace, paths: AppPaths, last_model: str | None) -> str | None:

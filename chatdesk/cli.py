@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from chatdesk.core.catalog import Catalog, CatalogEntry
@@ -35,12 +37,92 @@ ESTIMATE_OVERHEAD_NUM, ESTIMATE_OVERHEAD_DEN = 6, 5
 ESTIMATE_FIXED_BYTES = 256 * 1024 * 1024
 
 
+class HintingParser(argparse.ArgumentParser):
+    """argparse whose errors end in a hint: "unknown option '--jsn'; did you mean
+    '--json'?", "unknown command 'lsit'; did you mean 'list'?", exit status 2. An unknown
+    option is reported by the subcommand it was given to, with that command's options."""
+
+    _commands: Any = None  # the subparsers action, once add_subparsers is called
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self._commands = super().add_subparsers(**kwargs)
+        return self._commands
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self._leaf(parsed).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def _leaf(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The innermost subcommand's parser that ``parsed`` went through."""
+        parser: argparse.ArgumentParser = self
+        while isinstance(parser, HintingParser) and parser._commands is not None:
+            chosen = parser._commands.choices.get(getattr(parsed, parser._commands.dest, None))
+            if chosen is None:
+                break
+            parser = chosen
+        return parser
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {hinted(message, self.format_usage())}\n"
+                              f"(see: {self.prog} --help)\n")
+
+
+def close_match(word: str, candidates: Sequence[str]) -> str | None:
+    """The candidate ``word`` was probably meant to be (a typo), if any."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.7)
+    return matches[0] if matches else None
+
+
+def unknown(kind: str, word: str, candidates: Sequence[str]) -> str:
+    """"unknown command 'chta'; did you mean 'chat'?" (or the choices when none is close)."""
+    guess = close_match(word, candidates)
+    if guess is not None:
+        return f"unknown {kind} '{word}'; did you mean '{guess}'?"
+    if kind == "option" or not candidates:
+        return f"unknown {kind} '{word}'"
+    return f"unknown {kind} '{word}' (one of: {', '.join(candidates)})"
+
+
+def hinted(message: str, usage: str) -> str:
+    """argparse's error ``message`` with a hint, when it is about an unknown word."""
+    choice = re.search(r"argument (\S+): invalid choice: '?([^'\s]+?)'? \(choose from (.*)\)",
+                       message)
+    if choice:
+        name, word, among = choice.groups()
+        kind = ("command" if name == "COMMAND" else f"{name} value" if name.startswith("-")
+                else name)  # "unknown mode '3' (one of: pipeline, ui)"
+        return unknown(kind, word, re.findall(r"\w[\w.-]*", among))
+    if message.startswith("unrecognized arguments: "):
+        extra = message.removeprefix("unrecognized arguments: ").split()
+        options = re.findall(r"(?<![\w-])--?[A-Za-z][\w-]*", usage)
+        for word in extra:
+            if word.startswith("-"):
+                return unknown("option", word.split("=", 1)[0], options)
+        return f"unexpected argument '{extra[0]}'" if extra else message
+    return message
+
+
+def command_summaries() -> list[tuple[str, str]]:
+    """Each subcommand and its one-line help, in order, for `chatdesk --help`."""
+    # argparse keeps a subcommand's help only on its private "choice actions"; this is the
+    # one place that reads them.
+    summaries: list[tuple[str, str]] = []
+    for action in build_parser()._subparsers._group_actions:
+        summaries += [(choice.dest, choice.help or "") for choice in action._choices_actions]
+    return summaries
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where models, history, settings and logs live "
                         "(default: $CHATDESK_DATA_DIR, else the platform's user dirs)")
-    parser = argparse.ArgumentParser(prog="chatdesk")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = HintingParser(prog="chatdesk", description="Chat with local models. With no "
+                           "command, chatdesk opens its window (chatdesk --help).")
+    commands = parser.add_subparsers(dest="command", required=True, title="commands",
+                                     metavar="COMMAND")
     bench = commands.add_parser("bench", parents=[common],
                                 help="measure raw llama.cpp against the app pipeline "
                                      "(default), or the conversation view (ui)")
@@ -70,7 +152,8 @@ def _add_models_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     models_common.add_argument("--catalog", help="catalog JSON file (default: "
                                "$CHATDESK_CATALOG, else the catalog shipped with chatdesk)")
     models = commands.add_parser("models", help="list, download, remove and import models")
-    actions = models.add_subparsers(dest="models_command", required=True)
+    actions = models.add_subparsers(dest="models_command", required=True, title="commands",
+                                    metavar="COMMAND")
     listing = actions.add_parser("list", parents=[models_common],
                                  help="the catalog and the installed models, with their fit")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
@@ -378,8 +461,12 @@ def _models_remove(args: argparse.Namespace, models_dir: Path) -> int:
 
 
 def _models_import(args: argparse.Namespace, models_dir: Path) -> int:
-    from chatdesk.core.model_store import import_model
+    from chatdesk.core.model_store import find_installed_copy, import_model
 
+    existing = find_installed_copy(Path(args.path), models_dir)
+    if existing is not None:  # the same bytes under any name: copying gigabytes again helps no one
+        print(f"already installed as {existing}; nothing was copied")
+        return 0
     try:
         path = import_model(Path(args.path), models_dir)
     except (ValueError, OSError) as error:  # InvalidModelFileError is a ValueError
@@ -441,8 +528,10 @@ def run_exchange_command(args: argparse.Namespace) -> int:
             if args.command == "import":
                 from chatdesk.core.exchange import import_file
 
-                for conversation_id in import_file(history, Path(args.path)):
+                result = import_file(history, Path(args.path))
+                for conversation_id in result:
                     print(conversation_id)
+                print(result.summary(), file=sys.stderr)  # stdout: only the new ids
                 return 0
             return _export(history, args)
     except ExchangeError as error:

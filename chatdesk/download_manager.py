@@ -141,6 +141,17 @@ class DownloadManager(QObject):
         if event is not None:
             event.set()
 
+    def retry(self, job_id: int) -> bool:
+        """Queue a failed or cancelled job again under its own id (its row shows the new
+        run; a partial file resumes). False when the job is still active or unknown."""
+        last = self.last.get(job_id)
+        if last is None or last.state not in (JobState.FAILED, JobState.CANCELLED):
+            return False
+        self._queue.append(last.job)
+        self._on_update(JobUpdate(last.job, JobState.QUEUED))
+        self._start_next()
+        return True
+
     def _start_next(self) -> None:
         if self._running is None and self._queue:
             self._running = self._queue.popleft()

@@ -55,6 +55,7 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 from chatdesk.core.model_store import DISK_RESERVE_BYTES
+from chatdesk.core.reachability import offline_reason, plain_os_error
 from chatdesk.core.units import format_bytes
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,63 @@ def current_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
+class HubOffline(DownloadError):
+    """The Hub cannot be reached at all (no network, offline mode, a dead endpoint);
+    ``why`` is the plain reason alone, for a caller that words the sentence itself."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why
+
+
+OFFLINE_HINT = "The catalog and your installed models still work offline."
+
+
+def hub_offline_reason(endpoint: str | None = None) -> HubOffline | None:
+    """None when the Hub (or the mirror at HF_ENDPOINT) can be reached, else the error
+    to raise, worded "You're offline: ...". One short connect, never a retry loop."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or _truthy(os.environ.get("HF_HUB_OFFLINE")):
+        why = "huggingface_hub is in offline mode (HF_HUB_OFFLINE is set)"
+        return HubOffline(f"You're offline: {why}; unset it to download.", why)
+    unreachable = offline_reason(endpoint or current_endpoint())
+    if unreachable is None:
+        return None
+    return HubOffline(f"You're offline: {unreachable}. {OFFLINE_HINT}", unreachable.why)
+
+
+def check_hub_reachable(endpoint: str | None = None, repo_id: str | None = None) -> None:
+    """Raise HubOffline at once when the Hub cannot be reached; a bad repository id is
+    refused first (that needs no network)."""
+    if repo_id is not None:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError as error:
+            raise DownloadError(f"invalid repository id {repo_id!r}") from error
+    offline = hub_offline_reason(endpoint)
+    if offline is not None:
+        raise offline
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def remote_file_size(repo_id: str, filename: str, revision: str = "main",
+                     endpoint: str | None = None) -> int | None:
+    """The size the Hub reports for one file (a HEAD, no retries); None if it says none."""
+    quiet_hub()
+    try:
+        return _fetch_metadata(repo_id, filename, revision,
+                               (endpoint or current_endpoint()).rstrip("/")).size
+    except _Retryable as error:
+        raise DownloadError(str(error)) from error
+
+
 def download_model(repo_id: str, filename: str, models_dir: Path, *, revision: str = "main",
                    sha256: str | None = None,
                    on_progress: Callable[[DownloadProgress], None] | None = None,
@@ -243,6 +301,7 @@ def _download_locked(repo_id: str, filename: str, name: str, models_dir: Path, *
     target = models_dir / name
     retry = _RetryPolicy(max_retries, backoff_s, cancel)
 
+    check_hub_reachable(endpoint, repo_id)
     remote = _with_retries(lambda: _fetch_metadata(repo_id, filename, revision, endpoint),
                            retry, cancel, connected=False)
     expected, kind = _expected_digest(remote, expected_sha, repo_id, filename)
@@ -382,8 +441,8 @@ def _hub_errors(repo_id: str, filename: str, revision: str, endpoint: str) -> It
     except HFValidationError as error:
         raise DownloadError(f"invalid repository id {repo_id!r}") from error
     except httpx2.ConnectError as error:
-        raise _Offline(f"cannot reach {endpoint}: are you offline? ({_reason(error)})") \
-            from error
+        raise _Offline(f"You're offline: cannot reach {endpoint} ({_network_reason(error)}). "
+                       f"{OFFLINE_HINT}") from error
     except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as error:
         raise _Retryable(f"connection problem: {_reason(error)}") from error
     except httpx2.HTTPError as error:
@@ -398,6 +457,18 @@ class _Offline(_Retryable):
 def _reason(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def _network_reason(error: BaseException) -> str:
+    """The OSError under an httpx error in plain words, never '[Errno -2] Name or se...'."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return "the name does not resolve: no network, or no such host"
+        if isinstance(seen, OSError):
+            return plain_os_error(seen)
+        seen = seen.__cause__ or seen.__context__
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", _reason(error))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -219,6 +219,11 @@ def format_money(value: float | None, currency: str | None) -> str:
     return f"{_localize(significant(value, 2))} {unit}"
 
 
+def count_of(count: int, singular: str, plural: str | None = None) -> str:
+    """'1 conversation', '2 conversations', '0 conversations': never '1 conversations'."""
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
 def format_wh(wh: float | None) -> str:
     if wh is None:
         return f"{MISSING} Wh"

@@ -84,7 +84,8 @@ def import_model(source: Path, models_dir: Path) -> Path:
     """Copy a local GGUF into the models dir; returns the installed path.
 
     The header is checked first (InvalidModelFileError says what is wrong), the copy is
-    atomic, and an existing file is never overwritten: an identical one is reused, a
+    atomic, and an existing file is never overwritten: an installed file with the same
+    content, under any name, is returned instead of copying (``find_installed_copy``); a
     different one with the same name makes this one ``name-2.gguf`` (then -3, ...).
     """
     source = Path(source).expanduser()
@@ -95,10 +96,11 @@ def import_model(source: Path, models_dir: Path) -> Path:
         return models_dir / source.name  # importing an installed file: nothing to copy
     size = header.file_size
     with _lock:
-        existing, target = _import_target(source, size, models_dir)
+        existing = find_installed_copy(source, models_dir)  # by content, under any name
         if existing is not None:
             log.info("%s is already installed as %s", source, existing)
             return existing
+        target = _import_target(source, models_dir)
         check_free_space(models_dir, size, f"importing {source.name}")
         copied = 0
         with atomic_writer(target) as out, source.open("rb") as src:
@@ -111,6 +113,25 @@ def import_model(source: Path, models_dir: Path) -> Path:
                               "imported.")
     log.info("imported %s as %s", source, target)
     return target
+
+
+def find_installed_copy(source: Path, models_dir: Path) -> Path | None:
+    """An installed model with exactly ``source``'s content, whatever its name: sizes are
+    compared first, so a sha256 is computed only when one matches."""
+    try:
+        size = Path(source).stat().st_size
+    except OSError:
+        return None
+    digest: str | None = None
+    for model in installed_models(models_dir):
+        if _same_file(source, model.path):
+            return model.path
+        if model.size_bytes != size:
+            continue
+        digest = digest or _sha256(Path(source))
+        if _sha256(model.path) == digest:
+            return model.path
+    return None
 
 
 def remove_model(models_dir: Path, name_or_catalog_id: str) -> Path:
@@ -183,19 +204,15 @@ def _resolve_installed(models_dir: Path, key: str) -> Path:
                             f"id) in {models_dir}. Installed: {known}.")
 
 
-def _import_target(source: Path, size: int, models_dir: Path) -> tuple[Path | None, Path]:
-    """(an identical installed copy or None, the free name to copy to)."""
+def _import_target(source: Path, models_dir: Path) -> Path:
+    """The free name to copy to: the source's, else name-2.gguf, -3... (an identical copy
+    was looked for first, so a taken name holds something else)."""
     base = _installed_name(source.name)
     stem = base[: -len(".gguf")]
-    digest: str | None = None
     for n in range(1, 10_000):
         candidate = models_dir / (base if n == 1 else f"{stem}-{n}.gguf")
         if not candidate.exists():
-            return None, candidate
-        if candidate.is_file() and candidate.stat().st_size == size:
-            digest = digest or _sha256(source)
-            if _sha256(candidate) == digest:
-                return candidate, candidate
+            return candidate
     raise OSError(f"Too many models called {base} in {models_dir}.")
 
 

@@ -53,6 +53,10 @@ class Settings:
     cloud_output_per_million: float | None = None
     cloud_currency: str = "USD"
     cloud_as_of: str = ""
+    # Where the file dialogs were last pointed ("export", "import", "model" -> folder), and
+    # the export format last chosen, so the next dialog opens there (issue 17).
+    file_dialog_folders: dict[str, str] = field(default_factory=dict)
+    last_export_format: str = ""
 
     def price(self) -> ElectricityPrice:
         """The electricity price in use: the user's, else the locale's default."""
@@ -88,6 +92,7 @@ class Settings:
         if values.get("theme", "system") not in THEMES:
             values["theme"] = "system"
         _clean_cloud_fields(values)
+        _clean_file_dialog_fields(values)
         sampling = SamplingParams.from_dict(data.get("sampling") or {}).validated()
         return cls(**values, sampling=sampling)
 
@@ -112,6 +117,17 @@ def _clean_cloud_fields(values: dict[str, Any]) -> None:
         if key in values and not isinstance(values[key], str):
             log.warning("settings: ignoring %s=%r (not text)", key, values[key])
             del values[key]
+
+
+def _clean_file_dialog_fields(values: dict[str, Any]) -> None:
+    """Remembered folders are a convenience: anything but text is dropped, never fatal."""
+    folders = values.get("file_dialog_folders")
+    if folders is not None:
+        values["file_dialog_folders"] = ({k: v for k, v in folders.items()
+                                          if isinstance(k, str) and isinstance(v, str)}
+                                         if isinstance(folders, dict) else {})
+    if not isinstance(values.get("last_export_format", ""), str):
+        del values["last_export_format"]
 
 
 def load_settings(path: Path) -> Settings:

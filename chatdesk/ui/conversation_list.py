@@ -11,7 +11,6 @@ from typing import Any
 from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.core.timestamps import DAY_GROUPS, day_group, format_timestamp
 from chatdesk.ui.icons import icon
+from chatdesk.ui.rename_dialog import ask_new_title
 
 SEARCH_DELAY_MS = 200  # search once typing pauses, not per keystroke
 
@@ -185,10 +185,9 @@ class ConversationList(QWidget):
     def ask_rename(self, conversation_id: int) -> None:
         item = self._item(conversation_id)
         old = str(item.data(TITLE_ROLE)) if item is not None else ""
-        title, ok = QInputDialog.getText(self, self.tr("Rename conversation"),
-                                         self.tr("Title:"), text=old)
-        if ok and title.strip():
-            self.rename_requested.emit(conversation_id, title.strip())
+        title = ask_new_title(self, old)
+        if title:
+            self.rename_requested.emit(conversation_id, title)
 
     def _item(self, conversation_id: int) -> QListWidgetItem | None:
         for item in self.conversation_items():

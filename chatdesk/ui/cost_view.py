@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF, QShowEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -34,6 +34,7 @@ from chatdesk.core.energy.sampler import EnergyReport
 from chatdesk.core.figures import format_co2, format_money, format_wh, significant
 from chatdesk.core.history import HistoryStore
 from chatdesk.core.settings import Settings
+from chatdesk.ui.placement import place_centered
 
 WATTS_COLOR = "#c05621"
 RATE_COLOR = "#2f855a"
@@ -282,7 +283,15 @@ class CostView(QWidget):
         cloud_layout.addLayout(buttons)
         layout.addWidget(cloud_box)
         self.resize(720, 560)
+        self._placed = False
         self.refresh(None)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The first time: centred on the main window and wholly on its screen."""
+        if not self._placed:
+            self._placed = True
+            place_centered(self)
+        super().showEvent(event)
 
     @staticmethod
     def _label(text: str) -> QLabel:

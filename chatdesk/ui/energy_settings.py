@@ -19,9 +19,11 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -29,9 +31,12 @@ from PySide6.QtWidgets import (
 from chatdesk.core.energy.cost import WORLD_GRID_G_PER_KWH, ElectricityPrice, default_price
 from chatdesk.core.energy.cpu_tdp import TdpGuess, guess_tdp
 from chatdesk.core.settings import Settings
+from chatdesk.ui.details import Details, note_label
+from chatdesk.ui.placement import available_area
 
 log = logging.getLogger(__name__)
 
+MIN_WIDTH = 600
 CLOUD_EXAMPLE = ("example only, not a current price: gpt-4o-mini at $0.15 input / $0.60 "
                  "output per million tokens, as listed in 2024-07")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -103,12 +108,28 @@ class EnergySettingsDialog(QDialog):
             except (OSError, ValueError) as exc:  # never block the dialog on detection
                 log.warning("TDP detection failed: %s", exc)
         self.detected_tdp = detected_tdp
-        layout = QVBoxLayout(self)
-        layout.addWidget(self._electricity_group())
-        layout.addWidget(self._cpu_group())
-        layout.addWidget(self._cloud_group())
+        self.details: list[Details] = []
+        # Wrapped help text needs a width to wrap into: at Qt's default (324 px) it was
+        # cut mid-sentence. The groups sit in a scroll area, which gives wrapped labels
+        # their height for the width (a plain layout squeezes them once the screen is
+        # full); the dialog grows with opened details up to the screen, then scrolls.
+        self.setMinimumWidth(MIN_WIDTH)
+        self.content = QWidget()
+        groups = QVBoxLayout(self.content)
+        groups.setContentsMargins(0, 0, 0, 0)
+        groups.addWidget(self._electricity_group())
+        groups.addWidget(self._cpu_group())
+        groups.addWidget(self._cloud_group())
         if meter is not None:
-            layout.addWidget(self._meter_group(meter))
+            groups.addWidget(self._meter_group(meter))
+        groups.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.content)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll, 1)
         self.error_label = QLabel()
         self.error_label.setObjectName("energySettingsError")
         self.error_label.setStyleSheet("color: #c53030;")
@@ -121,17 +142,24 @@ class EnergySettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        """As tall as the content at this width, within the screen's available height."""
+        width = max(self.width(), MIN_WIDTH) if self.isVisible() else MIN_WIDTH
+        margins = self.layout().contentsMargins()
+        inner = width - margins.left() - margins.right()
+        wanted = (self.content.heightForWidth(inner) + self.buttons.sizeHint().height()
+                  + margins.top() + margins.bottom() + 2 * self.layout().spacing())
+        if not self.error_label.isHidden():
+            wanted += self.error_label.heightForWidth(inner) + self.layout().spacing()
+        room = int(available_area(self).height() * 0.9)
+        self.resize(width, min(wanted, room))
 
     # -- building ----------------------------------------------------------------------
     @staticmethod
     def _note(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setWordWrap(True)
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        font = label.font()
-        font.setPointSizeF(font.pointSizeF() * 0.9)
-        label.setFont(font)
-        return label
+        return note_label(text)
 
     @staticmethod
     def _field(text: str, placeholder: str, name: str) -> QLineEdit:
@@ -140,6 +168,17 @@ class EnergySettingsDialog(QDialog):
         edit.setAccessibleName(name)
         edit.setClearButtonEnabled(True)
         return edit
+
+    def _details(self, form: QFormLayout | QVBoxLayout, *texts: str) -> list[QLabel]:
+        """A "Details" expander under plain words: sources, formulas and jargon."""
+        details = Details(self)
+        details.toggle.toggled.connect(lambda _opened: self.fit_height())
+        self.details.append(details)
+        if isinstance(form, QFormLayout):
+            form.addRow(details)
+        else:
+            form.addWidget(details)
+        return [details.add(text) for text in texts]
 
     def _electricity_group(self) -> QGroupBox:
         s, d = self._settings, self.locale_price
@@ -153,38 +192,49 @@ class EnergySettingsDialog(QDialog):
         self.currency_edit.setMaxLength(3)
         form.addRow(self.tr("Price per kWh"), self.price_edit)
         form.addRow(self.tr("Currency"), self.currency_edit)
-        self.price_note = self._note(self.tr(
-            "Default for your locale: {price:g} {cur}/kWh — {source} ({as_of}). "
-            "Leave blank to use it; prices change, so enter your own tariff if you know it.")
-            .format(price=d.per_kwh, cur=d.currency, source=d.source, as_of=d.as_of))
-        form.addRow(self.price_note)
+        form.addRow(self._note(self.tr(
+            "What you pay for electricity. Leave it blank to use {price:g} {cur} per kWh, a "
+            "typical price where you live; your own tariff is better if you know it.")
+            .format(price=d.per_kwh, cur=d.currency)))
+        self.price_note, = self._details(form, self.tr(
+            "The default comes from {source} ({as_of}). Prices change, so enter your own "
+            "tariff if you know it.").format(source=d.source, as_of=d.as_of))
         self.grid_edit = self._field(f"{s.grid_g_per_kwh:g}", f"{WORLD_GRID_G_PER_KWH:g}",
                                      self.tr("Grid carbon intensity"))
-        form.addRow(self.tr("Grid g CO2/kWh"), self.grid_edit)
+        form.addRow(self.tr("CO2 per kWh (g)"), self.grid_edit)
         form.addRow(self._note(self.tr(
+            "How much CO2 one kWh of your electricity emits; {g:g} g is the world average.")
+            .format(g=WORLD_GRID_G_PER_KWH)))
+        self._details(form, self.tr(
             "Default {g:g} g CO2/kWh: the world average codecarbon uses when it knows no "
             "better (IEA Global Energy & CO2 Status Report 2019). Your country's grid may be "
-            "far lower or higher.").format(g=WORLD_GRID_G_PER_KWH)))
+            "far lower or higher.").format(g=WORLD_GRID_G_PER_KWH))
         return group
 
     def _cpu_group(self) -> QGroupBox:
         s = self._settings
-        group = QGroupBox(self.tr("CPU power estimate"))
+        group = QGroupBox(self.tr("Power estimate"))
         form = QFormLayout(group)
         detected = self.detected_tdp
         self.tdp_edit = self._field(
             "" if s.tdp_watts is None else f"{s.tdp_watts:g}",
             f"{detected.watts:g} (detected)" if detected else self.tr("detected"),
             self.tr("CPU TDP override in watts"))
-        form.addRow(self.tr("CPU TDP (W)"), self.tdp_edit)
+        form.addRow(self.tr("CPU power (W)"), self.tdp_edit)
+        plain = self.tr("When this machine cannot measure its power, chatdesk estimates it "
+                        "from how busy the processor is.")
+        if detected is not None:
+            plain += " " + self.tr("Leave it blank to use {w:g} W, found for this "
+                                   "processor.").format(w=detected.watts)
+        form.addRow(self._note(plain))
         if detected is not None and detected.how != "override":
             text = self.tr("Detected: {d}. Leave blank to use it.").format(d=detected.describe())
         else:
             text = self.tr("Leave blank to use the detected TDP.")
-        self.tdp_note = self._note(text + " " + self.tr(
-            "Used only when power cannot be measured (estimate = TDP × CPU utilisation, at "
-            "least 10 %, plus RAM); takes effect the next time the meter starts."))
-        form.addRow(self.tdp_note)
+        self.tdp_note, = self._details(form, text + " " + self.tr(
+            "The value is the processor's TDP (its rated power). It is used only when power "
+            "cannot be measured (estimate = TDP × CPU utilisation, at least 10 %, plus RAM); "
+            "a change takes effect the next time the meter starts."))
         return group
 
     def _cloud_group(self) -> QGroupBox:
@@ -206,28 +256,34 @@ class EnergySettingsDialog(QDialog):
         self.cloud_currency_edit.setMaxLength(3)
         self.cloud_as_of_edit = self._field(s.cloud_as_of, "e.g. 2024-07",
                                             self.tr("Date the cloud prices were read"))
+        form.addRow(self._note(self.tr(
+            "Optional: a cloud service's prices, to see what the same answers would have "
+            "cost there. Leave both prices blank for no comparison.")))
         form.addRow(self.tr("Name"), self.cloud_name_edit)
         form.addRow(self.tr("Per M input tokens"), self.cloud_input_edit)
         form.addRow(self.tr("Per M output tokens"), self.cloud_output_edit)
         form.addRow(self.tr("Currency"), self.cloud_currency_edit)
         form.addRow(self.tr("Prices as of"), self.cloud_as_of_edit)
-        form.addRow(self._note(self.tr(
+        self._details(form, self.tr(
             "No price is built in: they change often. Copy one from the provider's pricing "
-            "page with the date you read it (YYYY-MM or YYYY-MM-DD). The grey text is an {ex}. "
-            "Leave both prices blank for no comparison.").format(ex=CLOUD_EXAMPLE)))
+            "page with the date you read it (YYYY-MM or YYYY-MM-DD). The grey text is an {ex}."
+            ).format(ex=CLOUD_EXAMPLE))
         return group
 
     def _meter_group(self, meter: HasReasons) -> QGroupBox:
         group = QGroupBox(self.tr("How power is measured now"))
         box = QVBoxLayout(group)
         how = self.tr("measured") if meter.measured else self.tr("estimated")
-        box.addWidget(self._note(self.tr("Source: {src} ({how}).").format(src=meter.source,
-                                                                          how=how)))
+        box.addWidget(self._note(
+            self.tr("Measured by this machine's own power meter.") if meter.measured else
+            self.tr("Estimated: chatdesk cannot read this machine's power meter, so the "
+                    "figures are an estimate.")))
         reasons = meter.unavailable_reasons()
+        lines = [self.tr("Source: {src} ({how}).").format(src=meter.source, how=how)]
         if reasons:
-            box.addWidget(self._note(self.tr("To get measured figures:")))
-        for reason in reasons:
-            box.addWidget(self._note("• " + reason))
+            lines.append(self.tr("To get measured figures:"))
+        lines += ["• " + reason for reason in reasons]
+        self._details(box, *lines)
         self.reason_lines = reasons
         return group
 
@@ -281,6 +337,7 @@ class EnergySettingsDialog(QDialog):
         except InvalidEnergySettings as exc:
             self.error_label.setText(str(exc))
             self.error_label.show()
+            self.fit_height()
             return
         self.error_label.hide()
         super().accept()

@@ -15,13 +15,13 @@ from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QMainWindow,
     QMessageBox,
     QSplitter,
 )
 
 from chatdesk.core.events import ModelInfo, TokenChunk
+from chatdesk.core.exchange import ImportResult
 from chatdesk.core.figures import answer_title
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
@@ -43,6 +43,7 @@ from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.exchange_actions import ExchangeActions
+from chatdesk.ui.file_dialogs import choose_model_file
 from chatdesk.ui.menus import build_menus
 from chatdesk.ui.models_dialog import ModelsDialog
 from chatdesk.ui.side_panel import SidePanel, SidePanelFit
@@ -64,7 +65,7 @@ class MainWindow(QMainWindow):
         self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
-        self.exchange = ExchangeActions(paths.database, self)
+        self.exchange = ExchangeActions(paths.database, self, session.store)
         self.exchange.exported.connect(self._exported)
         self.exchange.imported.connect(self._imported)
         self.exchange.failed.connect(self.error_banner_show)
@@ -295,9 +296,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Open a GGUF model"),
-                                              str(self.paths.models_dir),
-                                              self.tr("GGUF models (*.gguf)"))
+        path = choose_model_file(self, self.session.store, self.tr("Open a GGUF model"),
+                                 self.paths.models_dir)  # where the last one was chosen
         if path:
             self.load_model(path)
 
@@ -316,6 +316,7 @@ class MainWindow(QMainWindow):
             self.models_dialog = ModelsDialog(self.session.catalog, self.paths.models_dir,
                                               self.downloads, self)
             self.models_dialog.load_requested.connect(self.load_model)
+        self.models_dialog.set_current_model(getattr(self.session.model, "path", None))
         self.models_dialog.refresh()
         self.models_dialog.show()
         self.models_dialog.raise_()
@@ -387,10 +388,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(self.tr("Exported: {0}").format(where), 8000)
 
     @Slot(object)
-    def _imported(self, ids: list[int]) -> None:
-        self.statusBar().showMessage(self.tr("Imported {0} conversations.").format(len(ids)),
-                                     8000)
-        self.session.imported(ids)
+    def _imported(self, result: ImportResult) -> None:
+        self.statusBar().showMessage(result.summary(), 8000)
+        self.session.imported(list(result))
 
     @Slot()
     def show_costs(self) -> CostView:

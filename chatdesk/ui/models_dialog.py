@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,12 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
-from chatdesk.core.downloads import PartialDownload, partial_downloads
+from chatdesk.core.downloads import HubOffline, PartialDownload, partial_downloads
 from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 from chatdesk.core.gguf_file import InvalidModelFileError
+from chatdesk.core.model_size import CACHE_NAME, HubSizes, cache_key, estimated_size_bytes
 from chatdesk.core.model_store import (
     InstalledModel,
     catalog_entry_for,
+    find_installed_copy,
     import_model,
     installed_copy,
     installed_models,
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 FIT_COLORS = {FitVerdict.FITS: "#2f855a", FitVerdict.TIGHT: "#b7791f",
               FitVerdict.TOO_BIG: "#c53030"}
 ACTIVE_STATES = (JobState.QUEUED, JobState.DOWNLOADING, JobState.VERIFYING)
+BUTTON_COLUMN = 7
 
 
 def describe_progress(update: JobUpdate) -> str:
@@ -78,42 +81,61 @@ def describe_progress(update: JobUpdate) -> str:
 
 
 class DownloadRow(QWidget):
-    """One download: name, progress bar, speed and time left, Cancel."""
+    """One download: name, progress bar, Cancel (or Retry once it failed or was
+    cancelled), and below them the speed and time left, or the reason it stopped,
+    wrapped in full: a message cut mid-word helps no one."""
 
     cancel_requested = Signal(int)
+    retry_requested = Signal(int)
 
     def __init__(self, update: JobUpdate, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.job_id = update.job.job_id
-        layout = QHBoxLayout(self)
+        self._fraction = 0  # of 1000, kept so a failed bar stops where it was
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
+        top = QHBoxLayout()
         self.name = QLabel(update.job.label)
         self.name.setMinimumWidth(200)
         self.bar = QProgressBar()
         self.bar.setAccessibleName(self.tr("Download progress of {0}").format(update.job.label))
         self.status = QLabel()
-        self.status.setMinimumWidth(260)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cancel = QPushButton(self.tr("Cancel"))
         self.cancel.setAccessibleName(self.tr("Cancel download of {0}").format(update.job.label))
         self.cancel.clicked.connect(lambda: self.cancel_requested.emit(self.job_id))
-        for widget in (self.name, self.bar, self.status, self.cancel):
-            layout.addWidget(widget)
+        self.retry = QPushButton(self.tr("Retry"))
+        self.retry.setAccessibleName(self.tr("Retry download of {0}").format(update.job.label))
+        self.retry.clicked.connect(lambda: self.retry_requested.emit(self.job_id))
+        for widget in (self.name, self.bar, self.cancel, self.retry):
+            top.addWidget(widget)
+        top.setStretch(1, 1)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
         self.show_update(update)
 
     def show_update(self, update: JobUpdate) -> None:
         sample = update.progress
+        if sample is not None and sample.total:
+            self._fraction = min(1000, int(1000 * sample.downloaded / sample.total))
         if update.state is JobState.DONE:
-            self.bar.setRange(0, 100)
-            self.bar.setValue(100)
-        elif sample is not None and sample.total:
-            self.bar.setRange(0, 1000)
-            self.bar.setValue(int(1000 * sample.downloaded / sample.total))
-        elif update.state in ACTIVE_STATES:
-            self.bar.setRange(0, 0)
-        self.status.setText(describe_progress(update))
+            self._fraction = 1000
+        if update.state in ACTIVE_STATES and not (sample is not None and sample.total) \
+                and update.state is not JobState.VERIFYING:
+            self.bar.setRange(0, 0)  # busy: connecting, or a size the server did not say
+        else:
+            self.bar.setRange(0, 1000)  # a failed or cancelled bar stops where it was
+            self.bar.setValue(self._fraction)
+        text = describe_progress(update)
+        self.status.setText(text)
+        self.status.setToolTip(text)
         color = "#c53030" if update.state is JobState.FAILED else ""
         self.status.setStyleSheet(f"color: {color}" if color else "")
-        self.cancel.setEnabled(update.state in ACTIVE_STATES)
+        active = update.state in ACTIVE_STATES
+        self.cancel.setVisible(active)
+        self.cancel.setEnabled(active)
+        self.retry.setVisible(update.state in (JobState.FAILED, JobState.CANCELLED))
 
 
 class ModelsDialog(QDialog):
@@ -122,14 +144,18 @@ class ModelsDialog(QDialog):
     load_requested = Signal(str)  # a model file to load
 
     def __init__(self, catalog: Catalog, models_dir: Path, downloads: DownloadManager,
-                 parent: QWidget | None = None, memory: MemoryInfo | None = None) -> None:
+                 parent: QWidget | None = None, memory: MemoryInfo | None = None,
+                 current_model: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Models"))
-        self.resize(980, 600)
+        self.resize(1040, 600)
         self.catalog = catalog
         self.models_dir = models_dir
         self.downloads = downloads
         self.memory = memory or current_memory()
+        self.current_model = current_model
+        # Sizes the Hub reported, kept in the data folder (next to models/).
+        self.hub_sizes = HubSizes(models_dir.parent / CACHE_NAME)
         self.download_rows: dict[int, DownloadRow] = {}
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_catalog_tab(), self.tr("Catalog"))
@@ -142,6 +168,7 @@ class ModelsDialog(QDialog):
         for update in downloads.last.values():
             self._on_download_update(update)
         self.refresh()
+        self.fetch_hub_sizes()
 
     # -- catalog ------------------------------------------------------------------------
     def _build_catalog_tab(self) -> QWidget:
@@ -153,7 +180,7 @@ class ModelsDialog(QDialog):
         self.memory_label = QLabel(self.tr("This machine: {0} RAM available of {1}{2}.").format(
             format_bytes(memory.available_ram), format_bytes(memory.total_ram), vram))
         headers = [self.tr(h) for h in ("Name", "Parameters", "Quantization", "Size",
-                                        "License", "Fit", "")]
+                                        "License", "Fit", "Memory", "")]
         self.catalog_table = QTableWidget(len(self.catalog.entries), len(headers))
         self.catalog_table.setAccessibleName(self.tr("Model catalog"))
         self.catalog_table.setHorizontalHeaderLabels(headers)
@@ -170,7 +197,7 @@ class ModelsDialog(QDialog):
             0, QHeaderView.ResizeMode.Stretch)
         # Column sizing ignores cell widgets: size the button column from its widest label.
         probe = QPushButton(self.tr("Download"))
-        self.catalog_table.setColumnWidth(6, probe.sizeHint().width() + 12)
+        self.catalog_table.setColumnWidth(BUTTON_COLUMN, probe.sizeHint().width() + 12)
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setMinimumHeight(60)
@@ -193,9 +220,26 @@ class ModelsDialog(QDialog):
     def fit_of(self, entry: CatalogEntry) -> FitVerdict:
         return check_fit(entry.ram_required_bytes, self.memory)
 
+    def size_text(self, entry: CatalogEntry) -> str:
+        """The catalog's size, else the Hub's (cached), else "≈" an estimate."""
+        known = entry.size_bytes or self.hub_sizes.get(
+            cache_key(entry.repo_id, entry.filename, entry.revision))
+        if known:
+            return format_bytes(known)
+        estimate = estimated_size_bytes(entry.parameters, entry.quantization)
+        return f"≈ {format_bytes(estimate)}" if estimate else self.tr("unknown")
+
+    def memory_text(self, entry: CatalogEntry) -> str:
+        """The numbers behind the fit badge: 'needs 1.0 GiB, 8.0 GiB available'."""
+        text = self.tr("needs {0}, {1} available").format(
+            format_bytes(entry.ram_required_bytes), format_bytes(self.memory.available_ram))
+        if self.memory.free_vram is not None:
+            text += self.tr(" + {0} VRAM").format(format_bytes(self.memory.free_vram))
+        return text
+
     def _fill_catalog_row(self, row: int, entry: CatalogEntry) -> None:
-        size = format_bytes(entry.size_bytes) if entry.size_bytes else self.tr("unknown")
-        values = [entry.name, entry.parameters, entry.quantization, size, entry.license]
+        values = [entry.name, entry.parameters, entry.quantization, self.size_text(entry),
+                  entry.license]
         for column, value in enumerate(values):
             item = QTableWidgetItem(value)
             item.setToolTip(entry.description)
@@ -203,13 +247,35 @@ class ModelsDialog(QDialog):
         verdict = self.fit_of(entry)
         fit = QTableWidgetItem(verdict.value)
         fit.setForeground(QColor(FIT_COLORS[verdict]))
-        fit.setToolTip(self.tr("Needs about {0} of memory; {1} available.").format(
-            format_bytes(entry.ram_required_bytes), format_bytes(self.memory.available_ram)))
+        numbers = self.memory_text(entry)
+        fit.setToolTip(numbers)
         self.catalog_table.setItem(row, 5, fit)
+        memory = QTableWidgetItem(numbers)
+        memory.setForeground(QColor(FIT_COLORS[verdict]))
+        self.catalog_table.setItem(row, 6, memory)
         button = QPushButton()
         button.clicked.connect(lambda _=False, e=entry: self._catalog_action(e))
         self.catalog_buttons[entry.id] = button
-        self.catalog_table.setCellWidget(row, 6, button)
+        self.catalog_table.setCellWidget(row, BUTTON_COLUMN, button)
+
+    def fetch_hub_sizes(self) -> None:
+        """Ask the Hub (off the GUI thread) for the sizes neither the catalog nor the cache
+        knows; offline, the estimates stay and nothing is said."""
+        missing = [e for e in self.catalog.entries if not e.size_bytes and self.hub_sizes.get(
+            cache_key(e.repo_id, e.filename, e.revision)) is None]
+        if missing:
+            run_op(lambda: hub_sizes_of(missing), self._hub_sizes_arrived,
+                   lambda error: log.info("sizes from the Hub: %s", error), name="hub-sizes")
+
+    @Slot(object)
+    def _hub_sizes_arrived(self, found: object) -> None:
+        if not isinstance(found, dict) or not found:
+            return
+        self.hub_sizes.update(found)
+        for row, entry in enumerate(self.catalog.entries):
+            item = self.catalog_table.item(row, 3)
+            if item is not None:
+                item.setText(self.size_text(entry))
 
     def _describe(self, row: int) -> None:
         if 0 <= row < len(self.catalog.entries):
@@ -266,10 +332,10 @@ class ModelsDialog(QDialog):
     def _build_installed_tab(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
-        self.installed_table = QTableWidget(0, 3)
+        self.installed_table = QTableWidget(0, 4)
         self.installed_table.setAccessibleName(self.tr("Installed models"))
         self.installed_table.setHorizontalHeaderLabels(
-            [self.tr("File"), self.tr("Size on disk"), self.tr("From the catalog")])
+            [self.tr("File"), self.tr("Size on disk"), self.tr("From the catalog"), ""])
         self.installed_table.verticalHeader().hide()
         self.installed_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.installed_table.setSelectionBehavior(
@@ -302,12 +368,32 @@ class ModelsDialog(QDialog):
         for row, model in enumerate(models):
             entry = catalog_entry_for(self.catalog, self.models_dir, model.path.name,
                                       model.catalog_id)
+            loaded = self.is_loaded(model.path)
             for column, value in enumerate((model.path.name, format_bytes(model.size_bytes),
-                                            entry.name if entry else "")):
-                self.installed_table.setItem(row, column, QTableWidgetItem(value))
+                                            entry.name if entry else "",
+                                            self.tr("● loaded") if loaded else "")):
+                item = QTableWidgetItem(value)
+                if loaded:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.installed_table.setItem(row, column, item)
         has_rows = bool(models)
         for button in (self.load_button, self.delete_button):
             button.setEnabled(has_rows)
+
+    def set_current_model(self, path: str | None) -> None:
+        """The model the window has loaded, marked in Installed."""
+        self.current_model = path
+        self._refresh_installed()
+
+    def is_loaded(self, path: Path) -> bool:
+        if not self.current_model:
+            return False
+        try:
+            return Path(self.current_model).resolve() == path.resolve()
+        except OSError:
+            return False
 
     def _selected_installed(self) -> InstalledModel | None:
         row = self.installed_table.currentRow()
@@ -352,9 +438,15 @@ class ModelsDialog(QDialog):
     def import_file(self, source: Path) -> None:
         """Check the header and copy in the background (a model is gigabytes)."""
         self.import_button.setEnabled(False)
+        self._importing = str(source)
         self.import_status.setText(self.tr("Importing {0}…").format(source.name))
-        run_op(lambda: import_model(source, self.models_dir), self._import_finished,
-               self._import_finished, name="import-model")
+        def work() -> tuple[bool, Path]:
+            existing = find_installed_copy(source, self.models_dir)
+            if existing is not None:
+                return True, existing  # same size and sha256: nothing to copy
+            return False, import_model(source, self.models_dir)
+
+        run_op(work, self._import_finished, self._import_finished, name="import-model")
 
     @Slot(object)
     def _import_finished(self, result: object) -> None:
@@ -365,7 +457,13 @@ class ModelsDialog(QDialog):
             log.error("import failed: %r", result)
             self.import_status.setText(self.tr("Not imported: {0}").format(result))
         else:
-            self.import_status.setText(self.tr("Imported {0}.").format(Path(str(result)).name))
+            existing, path = result  # type: ignore[misc]
+            if existing:
+                self.import_status.setText(self.tr(
+                    "{0} is already installed as {1}: nothing was copied.").format(
+                    Path(self._importing).name, path.name))
+            else:
+                self.import_status.setText(self.tr("Imported {0}.").format(path.name))
         self.refresh()
 
     # -- search -------------------------------------------------------------------------
@@ -394,11 +492,18 @@ class ModelsDialog(QDialog):
         lists.addWidget(self.repo_files, 1)
         self.download_file_button = QPushButton(self.tr("Download selected file"))
         self.download_file_button.clicked.connect(self._download_repo_file)
+        self.download_file_button.setEnabled(False)  # until a file is selected
+        self.repo_files.currentItemChanged.connect(self._update_download_file_button)
+        self.search_results.currentItemChanged.connect(self._update_download_file_button)
         layout.addLayout(row)
         layout.addWidget(self.search_status)
         layout.addLayout(lists, 1)
         layout.addWidget(self.download_file_button)
         return page
+
+    def _update_download_file_button(self, *_changed: object) -> None:
+        self.download_file_button.setEnabled(self.search_results.currentItem() is not None
+                                             and self.repo_files.currentItem() is not None)
 
     def search(self) -> None:
         text = self.search_box.text().strip()
@@ -481,6 +586,7 @@ class ModelsDialog(QDialog):
         if row is None:
             row = DownloadRow(update)
             row.cancel_requested.connect(self.downloads.cancel)
+            row.retry_requested.connect(self.downloads.retry)
             self.download_rows[update.job.job_id] = row
             self.downloads_layout.insertWidget(0, row)
             self.no_downloads.hide()
@@ -499,27 +605,52 @@ class ModelsDialog(QDialog):
         self.resume_button.setVisible(bool(unfinished))
 
 
+def hub_sizes_of(entries: list[CatalogEntry]) -> dict[str, int]:
+    """The Hub's size for each entry it answers for (one HEAD each, after one quick
+    reachability check; an entry that fails is left out)."""
+    from chatdesk.core.downloads import DownloadError, check_hub_reachable, remote_file_size
+
+    check_hub_reachable()
+    found: dict[str, int] = {}
+    for entry in entries:
+        try:
+            size = remote_file_size(entry.repo_id, entry.filename, entry.revision)
+        except (DownloadError, OSError) as error:
+            log.info("no size for %s from the Hub: %s", entry.filename, error)
+            continue
+        if size:
+            found[cache_key(entry.repo_id, entry.filename, entry.revision)] = size
+    return found
+
+
 def search_gguf_repos(text: str, limit: int = 50) -> list[str]:
     """Repository ids on the Hub (or a mirror at HF_ENDPOINT) matching text, with GGUF files."""
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import current_endpoint
+    from chatdesk.core.downloads import check_hub_reachable, current_endpoint
 
-    api = HfApi(endpoint=current_endpoint())
+    endpoint = current_endpoint()
+    check_hub_reachable(endpoint)  # "offline" at once, not after ~23 s of retries
+    api = HfApi(endpoint=endpoint)
     return [m.id for m in api.list_models(search=text, filter="gguf", limit=limit)]
 
 
 def gguf_files_in(repo_id: str) -> list[str]:
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import current_endpoint
+    from chatdesk.core.downloads import check_hub_reachable, current_endpoint
 
-    api = HfApi(endpoint=current_endpoint())
+    endpoint = current_endpoint()
+    check_hub_reachable(endpoint)
+    api = HfApi(endpoint=endpoint)
     return sorted(f for f in api.list_repo_files(repo_id) if f.lower().endswith(".gguf"))
 
 
 def hub_error_message(error: BaseException) -> str:
     """A sentence for the user, never a traceback: most failures here mean 'offline'."""
+    if isinstance(error, HubOffline):
+        return (f"You're offline: Hugging Face cannot be reached ({error.why}). The catalog "
+                "and your installed models still work.")
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     name = type(error).__name__
     if any(word in name for word in ("Connect", "Timeout", "Network", "Offline")) or \

@@ -83,3 +83,26 @@ def test_a_bad_import_shows_a_clear_error_and_imports_nothing(qtbot, window, tmp
     qtbot.waitUntil(window.error_banner.isVisible, timeout=5000)
     assert "Import failed" in window.error_banner.text()
     assert window.sidebar.list.count() == before
+
+
+def test_importing_the_same_chat_twice_skips_it_and_says_so(qtbot, window, tmp_path: Path,
+                                                            monkeypatch):
+    """Issue 17, bug 9: no second identical chat, and "1 conversation", not "1 ...s"."""
+    folder = tmp_path / "all"
+    folder.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    monkeypatch.setattr(QInputDialog, "getItem",
+                        lambda *a, **k: ("chatdesk JSON (lossless) (.json)", True))
+    with qtbot.waitSignal(window.exchange.exported, timeout=5000) as exported:
+        window.exchange.export_all()
+    (path,) = exported.args[0]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    before = window.sidebar.list.count()
+    with qtbot.waitSignal(window.exchange.imported, timeout=5000):
+        window.exchange.import_chats()
+    assert window.statusBar().currentMessage() == "Imported 1 conversation."
+    with qtbot.waitSignal(window.exchange.imported, timeout=5000) as again:
+        window.exchange.import_chats()
+    assert list(again.args[0]) == []
+    assert window.statusBar().currentMessage() == "Skipped 1 conversation already imported."
+    assert window.sidebar.list.count() == before + 1

@@ -384,6 +384,26 @@ def test_offline_server_fails_fast(monkeypatch: pytest.MonkeyPatch, models_dir: 
     assert _only_files(models_dir) == []
 
 
+def test_an_unknown_host_is_offline_in_plain_words(monkeypatch: pytest.MonkeyPatch,
+                                                    models_dir: Path) -> None:
+    """No raw errno ("[Errno -2] Name or service not known"): a sentence a user reads."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.chatdesk-test.invalid")
+    with pytest.raises(downloads.HubOffline) as info:
+        download_model(REPO, "a.gguf", models_dir)
+    message = str(info.value)
+    assert message.startswith("You're offline: cannot reach http://hub.chatdesk-test.invalid")
+    assert "the name does not resolve" in message
+    assert "Errno" not in message and "\n" not in message
+    assert _only_files(models_dir) == []
+
+
+def test_the_reachability_check_connects_once_and_sends_nothing(hub: FakeHub) -> None:
+    """A reachable Hub passes the check without a single HTTP request (the fake Hub
+    fails the test on any request it does not serve)."""
+    assert downloads.hub_offline_reason(hub.endpoint) is None
+    assert hub.requests() == []
+
+
 def test_offline_mode_is_reported(hub: FakeHub, models_dir: Path,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants

@@ -124,6 +124,23 @@ def test_export_all_then_import_everything_back(data_dir, tmp_path):
     assert titles == {TITLE: 3, "Second": 1}
 
 
+def test_importing_the_same_file_twice_skips_it_and_says_so(data_dir, tmp_path):
+    exported = _run("export", "--all", "--format", "json", "--out", str(tmp_path / "all"),
+                    "--data-dir", str(data_dir))
+    assert exported.returncode == 0, exported.stderr
+    path = Path(exported.stdout.splitlines()[0])
+    fresh = tmp_path / "fresh"
+    first = _run("import", str(path), "--data-dir", str(fresh))
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.split()) == 1
+    assert first.stderr.strip() == "Imported 1 conversation."
+    second = _run("import", str(path), "--data-dir", str(fresh))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == []  # stdout holds only new ids: none
+    assert second.stderr.strip() == "Skipped 1 conversation already imported."
+    assert len(_ids(fresh)) == 1
+
+
 def test_import_a_chatgpt_export(data_dir, tmp_path):
     mapping = {
         "root": {"id": "root", "message": None, "parent": None, "children": ["u"]},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,6 +194,52 @@ def test_import_checks_the_header_first(qtbot, dialog: ModelsDialog, tmp_path: P
     assert dialog.import_button.isEnabled()
 
 
+def closed_port_endpoint() -> str:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_an_offline_download_stops_the_bar_says_why_and_retries(
+        qtbot, dialog: ModelsDialog, hub: FakeHub, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())
+    qtbot.mouseClick(button(dialog, "small-tight"), Qt.MouseButton.LeftButton)
+    assert wait_for_state(qtbot, dialog, (JobState.DONE, JobState.FAILED)) is JobState.FAILED
+    row = next(iter(dialog.download_rows.values()))
+    text = row.status.text()
+    assert text.startswith("You're offline: cannot reach http://127.0.0.1:")
+    assert "refused" in text and "Errno" not in text
+    assert row.status.wordWrap()  # shown whole, never cut mid-word
+    assert row.bar.maximum() > 0  # no busy stripes once it failed
+    assert row.retry.isVisible() and row.retry.isEnabled()
+    assert not row.cancel.isVisible()
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)  # back online
+    qtbot.mouseClick(row.retry, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.downloads.last[row.job_id].state is JobState.DONE,
+                    timeout=30_000)
+    assert len(dialog.download_rows) == 1
+    assert row.bar.value() == row.bar.maximum() and not row.retry.isVisible()
+    assert [m.path.name for m in installed_models(dialog.models_dir)] == ["small.gguf"]
+
+
+def test_search_answers_offline_without_retrying(qtbot, dialog: ModelsDialog,
+                                                 monkeypatch: pytest.MonkeyPatch):
+    """The reachability check answers first: huggingface_hub's list_models (five
+    retries, ~23 s) is never called."""
+    from huggingface_hub import HfApi
+
+    calls: list[object] = []
+    monkeypatch.setattr(HfApi, "list_models", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())
+    dialog.search_box.setText("qwen")
+    dialog.search()
+    qtbot.waitUntil(lambda: "Searching" not in dialog.search_status.text(), timeout=30_000)
+    assert dialog.search_status.text().startswith("You're offline: Hugging Face cannot be "
+                                                  "reached (the connection was refused)")
+    assert calls == []
+
+
 def test_search_says_offline_plainly(qtbot, dialog: ModelsDialog,
                                      monkeypatch: pytest.MonkeyPatch):
     with socket.socket() as probe:  # a port nobody listens on
@@ -205,3 +252,83 @@ def test_search_says_offline_plainly(qtbot, dialog: ModelsDialog,
     qtbot.waitUntil(lambda: "Searching" not in dialog.search_status.text(), timeout=30_000)
     assert "cannot be reached" in dialog.search_status.text()
     assert dialog.search_results.count() == 0
+
+
+def second_dialog(qtbot, dialog: ModelsDialog, **kwargs) -> ModelsDialog:
+    """Another Models dialog on the same catalog and data folder (a later session)."""
+    other = ModelsDialog(dialog.catalog, dialog.models_dir, dialog.downloads,
+                         memory=kwargs.pop("memory", MEMORY), **kwargs)
+    qtbot.addWidget(other)
+    return other
+
+
+def size_cells(dialog: ModelsDialog) -> list[str]:
+    return [dialog.catalog_table.item(row, 3).text() for row in range(3)]
+
+
+def test_sizes_are_estimated_offline_then_the_hubs_and_kept(qtbot, dialog: ModelsDialog,
+                                                             hub: FakeHub, model_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    """'unknown' for 10 of 12 entries was the tour's finding: now "≈" an estimate from
+    parameters × bits per weight until the Hub answers, then its size, cached on disk."""
+    exact = [format_bytes(model_path.stat().st_size), format_bytes(len(SMALL)),
+             format_bytes(len(SMALL))]
+    qtbot.waitUntil(lambda: size_cells(dialog) == exact, timeout=20_000)
+    cache = json.loads((dialog.models_dir.parent / "hub-sizes.json").read_text())
+    assert cache[f"{REPO}/small.gguf@main"] == len(SMALL)
+
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())  # offline, later
+    assert size_cells(second_dialog(qtbot, dialog)) == exact  # from the cache
+    (dialog.models_dir.parent / "hub-sizes.json").unlink()
+    offline = second_dialog(qtbot, dialog)
+    estimate = format_bytes(int(0.3e9 * 4.89 / 8))  # 0.3B parameters at Q4_K_M
+    assert size_cells(offline) == [f"≈ {estimate}"] * 3
+    qtbot.wait(200)  # the offline Hub check ends quietly: the estimates stay
+    assert size_cells(offline) == [f"≈ {estimate}"] * 3
+
+
+def test_the_fit_badge_shows_its_numbers(qtbot, dialog: ModelsDialog):
+    memory = [dialog.catalog_table.item(row, 6).text() for row in range(3)]
+    assert memory == [f"needs {format_bytes(ram)}, {format_bytes(8 * GB)} available"
+                      for ram in (1 * GB, 7 * GB, 40 * GB)]
+    assert dialog.catalog_table.item(0, 5).toolTip() == memory[0]
+    with_gpu = second_dialog(qtbot, dialog, memory=MemoryInfo(16 * GB, 8 * GB, 6 * GB))
+    assert with_gpu.catalog_table.item(0, 6).text() == (
+        f"needs {format_bytes(GB)}, {format_bytes(8 * GB)} available + "
+        f"{format_bytes(6 * GB)} VRAM")
+
+
+def test_the_loaded_model_is_marked_and_the_same_content_is_not_copied_twice(
+        qtbot, dialog: ModelsDialog, tmp_path: Path, model_path: Path):
+    dialog.import_file(model_path)
+    qtbot.waitUntil(lambda: "Imported" in dialog.import_status.text(), timeout=30_000)
+    installed = dialog.models_dir / model_path.name
+    assert dialog.installed_table.item(0, 3).text() == ""
+    dialog.set_current_model(str(installed))
+    assert dialog.installed_table.item(0, 3).text() == "● loaded"
+    assert dialog.installed_table.item(0, 0).font().bold()
+
+    renamed = tmp_path / "my copy.gguf"
+    shutil.copyfile(model_path, renamed)  # the same bytes under another name
+    dialog.import_file(renamed)
+    qtbot.waitUntil(lambda: "already installed" in dialog.import_status.text(),
+                    timeout=30_000)
+    assert dialog.import_status.text() == (f"my copy.gguf is already installed as "
+                                           f"{model_path.name}: nothing was copied.")
+    assert [m.path.name for m in installed_models(dialog.models_dir)] == [model_path.name]
+
+
+def test_download_selected_file_waits_for_a_selection(qtbot, dialog: ModelsDialog,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    from chatdesk.ui import models_dialog
+
+    monkeypatch.setattr(models_dialog, "gguf_files_in", lambda repo: ["small.gguf"])
+    assert not dialog.download_file_button.isEnabled()
+    dialog.search_results.addItem(REPO)
+    dialog.search_results.setCurrentRow(0)  # lists the repository's files
+    qtbot.waitUntil(lambda: dialog.repo_files.count() == 1, timeout=10_000)
+    assert not dialog.download_file_button.isEnabled()  # a repository, but no file yet
+    dialog.repo_files.setCurrentRow(0)
+    assert dialog.download_file_button.isEnabled()
+    dialog.repo_files.clear()
+    assert not dialog.download_file_button.isEnabled()

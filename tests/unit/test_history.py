@@ -130,15 +130,16 @@ def test_a_second_migration_is_one_function(db, monkeypatch):
     def to_v2(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE conversations ADD COLUMN folder TEXT")
 
+    following = SCHEMA_VERSION + 1  # the next version after the real ones
     monkeypatch.setattr("chatdesk.core.history.store.MIGRATIONS",
                         [*history_schema.MIGRATIONS, to_v2])
-    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 2)
+    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", following)
     with HistoryStore.open(db) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == following
         columns = {r[1] for r in store._conn.execute("PRAGMA table_info(conversations)")}
         assert "folder" in columns
     with HistoryStore.open(db) as again:  # not applied twice
-        assert again.schema_version == 2
+        assert again.schema_version == following
 
 
 def test_a_failing_migration_leaves_the_old_version(db, monkeypatch):
@@ -150,16 +151,37 @@ def test_a_failing_migration_leaves_the_old_version(db, monkeypatch):
 
     monkeypatch.setattr("chatdesk.core.history.store.MIGRATIONS",
                         [*history_schema.MIGRATIONS, broken])
-    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 2)
+    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(RuntimeError):
         HistoryStore.open(db)
     raw = sqlite3.connect(db)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = {r[1] for r in raw.execute("PRAGMA table_info(conversations)")}
         assert "half" not in columns
     finally:
         raw.close()
+
+
+def test_a_version_1_history_gains_the_import_sources_table_and_keeps_its_chats(db,
+                                                                               monkeypatch):
+    """Migration 2 (issue 17): conversation_sources, for skipping repeated imports."""
+    monkeypatch.setattr("chatdesk.core.history.store.MIGRATIONS",
+                        history_schema.MIGRATIONS[:1])
+    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 1)
+    with HistoryStore.open(db) as old:
+        kept = old.create_conversation("Before the upgrade").id
+    monkeypatch.undo()
+    with HistoryStore.open(db) as store:
+        assert store.schema_version == 2
+        tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master")}
+        assert "conversation_sources" in tables
+        assert store.get_conversation(kept).title == "Before the upgrade"
+        new = store.import_conversation("Imported", [NewMessage(1, None, "user", "hi")],
+                                        fingerprint="sha256:abc")
+        assert store.imported_fingerprints(["sha256:abc", "sha256:def"]) == {"sha256:abc"}
+        store.delete_conversation(new.id)  # in the trash: may be imported again
+        assert store.imported_fingerprints(["sha256:abc"]) == set()
 
 
 # -- conversations -----------------------------------------------------------------------

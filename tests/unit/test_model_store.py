@@ -18,6 +18,7 @@ from chatdesk.core.model_store import (
     REGISTRY_NAME,
     InstalledModel,
     catalog_id_for,
+    find_installed_copy,
     import_model,
     installed_models,
     record_catalog_id,
@@ -177,6 +178,19 @@ def test_import_of_an_identical_file_reuses_it(tmp_path):
     assert again == models / "m-2.gguf"
     assert (models / "m-2.gguf").stat().st_mtime_ns == before  # not rewritten
     assert names(models) == ["m-2.gguf", "m.gguf"]
+
+
+def test_import_of_the_same_content_under_another_name_copies_nothing(tmp_path):
+    """Issue 17: importing gemma.gguf renamed to my-model.gguf copied 241 MiB again."""
+    models = tmp_path / "models"
+    installed = write(models / "gemma.gguf", gguf_bytes(8192))
+    write(models / "other.gguf", gguf_bytes(4096))
+    source = write(tmp_path / "downloads" / "my-model.gguf", gguf_bytes(8192))
+    assert find_installed_copy(source, models) == installed
+    assert import_model(source, models) == installed
+    assert names(models) == ["gemma.gguf", "other.gguf"]
+    different = write(tmp_path / "downloads" / "same-size.gguf", gguf_bytes(8192)[:-1] + b"!")
+    assert find_installed_copy(different, models) is None
 
 
 def test_importing_an_installed_file_is_a_no_op(tmp_path):

@@ -24,6 +24,7 @@ from typing import Any
 
 from chatdesk.core.exchange import chatgpt, json_format
 from chatdesk.core.exchange.common import ExchangeError, ExportData, load_export_data
+from chatdesk.core.exchange.duplicates import ImportResult, fingerprint, split_new
 from chatdesk.core.exchange.filenames import filename_for, safe_stem, write_new_file
 from chatdesk.core.exchange.html import render_html
 from chatdesk.core.exchange.markdown import render_markdown
@@ -35,6 +36,7 @@ __all__ = [
     "FORMATS",
     "FORMAT_LABELS",
     "ExchangeError",
+    "ImportResult",
     "export_all",
     "export_conversation",
     "filename_for",
@@ -195,18 +197,22 @@ def parse_file(path: Path) -> list[dict[str, Any]]:
                         "conversations.json.")
 
 
-def import_file(history: HistoryStore, path: Path) -> list[int]:
-    """Import our JSON or a ChatGPT export; the new conversations' ids, in the file's order.
+def import_file(history: HistoryStore, path: Path) -> ImportResult:
+    """Import our JSON or a ChatGPT export; the new conversations' ids, in the file's order,
+    and how many were skipped because they were already imported (``ImportResult``).
 
-    All or nothing: the file is validated completely first, then every conversation is
-    created inside one transaction, so an error leaves the history as it was.
+    All or nothing: the file is validated completely first, then every new conversation
+    is created inside one transaction, so an error leaves the history as it was.
     """
     conversations = parse_file(path)
     ids: list[int] = []
     try:
         with history.transaction():  # all of them or none
-            for kwargs in conversations:
-                ids.append(history.import_conversation(**kwargs).id)
+            prints = [fingerprint(kwargs) for kwargs in conversations]
+            fresh, skipped = split_new(conversations, prints,
+                                       history.imported_fingerprints(prints))
+            for kwargs, print_ in fresh:
+                ids.append(history.import_conversation(**kwargs, fingerprint=print_).id)
     except (HistoryError, sqlite3.Error, ValueError, TypeError) as exc:
         raise ExchangeError(f"Nothing was imported from {Path(path).name}: {exc}") from exc
-    return ids
+    return ImportResult(tuple(ids), skipped)

@@ -2,7 +2,7 @@
 
 Migration *n* (``MIGRATIONS[n - 1]``) takes a database from version n-1 to n; each runs in
 its own write transaction together with the ``user_version`` bump, so a crash mid-upgrade
-leaves the old version intact. Adding version 2 means appending one function here, adding a
+leaves the old version intact. Adding a version means appending one function here, adding a
 test, and (if a table gains columns) extending ``RAW_COLUMNS`` so recovery can still read
 pages of either version. docs/history.md describes the schema in words.
 """
@@ -103,7 +103,23 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1]
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    """Where imported conversations came from: a fingerprint of their content, so that
+    importing the same file again skips them (issue 17, bug 9). A table of its own keeps
+    the conversations' row layout (and recovery's page scan) as it was."""
+    conn.execute("""
+        CREATE TABLE conversation_sources (
+            conversation_id INTEGER PRIMARY KEY
+                REFERENCES conversations(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL,
+            imported_at REAL NOT NULL
+        )
+    """)
+    conn.execute("CREATE INDEX conversation_sources_by_fingerprint "
+                 "ON conversation_sources(fingerprint)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 CONVERSATION_COLUMNS = ("id", "title", "created_at", "updated_at", "pinned", "deleted_at",

@@ -579,11 +579,13 @@ class HistoryStore:
                             created_at: float | None = None, updated_at: float | None = None,
                             pinned: bool = False, system_prompt: str = "",
                             settings: dict[str, Any] | None = None, model: str | None = None,
-                            current_key: Hashable | None = None) -> Conversation:
+                            current_key: Hashable | None = None,
+                            fingerprint: str | None = None) -> Conversation:
         """Create a whole conversation in one transaction: all of it or, on error, nothing.
 
         Parents must come before their children. The current leaf is ``current_key``'s
         message (default: the last message given), followed down to a leaf.
+        ``fingerprint`` (of the imported content) lets ``imported_fingerprints`` find it.
         """
         now = self._now()
         ids: dict[Hashable, int] = {}
@@ -616,7 +618,26 @@ class HistoryStore:
                 leaf = tree.latest_leaf(conn, start)
             conn.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
                          (leaf, conversation_id))
+            if fingerprint is not None:
+                conn.execute("INSERT INTO conversation_sources (conversation_id, fingerprint, "
+                             "imported_at) VALUES (?, ?, ?)",
+                             (conversation_id, fingerprint, now))
         return self._require_conversation(conversation_id)
+
+    @guarded
+    def imported_fingerprints(self, fingerprints: Sequence[str]) -> set[str]:
+        """Those of ``fingerprints`` already imported into a conversation not deleted
+        (a chat the user deleted may be imported again)."""
+        found: set[str] = set()
+        unique = sorted(set(fingerprints))
+        for start in range(0, len(unique), 500):  # SQLite's limit on bound parameters
+            chunk = unique[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(row[0] for row in self._conn.execute(
+                "SELECT s.fingerprint FROM conversation_sources s JOIN conversations c "
+                f"ON c.id = s.conversation_id WHERE c.deleted_at IS NULL "
+                f"AND s.fingerprint IN ({marks})", chunk))
+        return found
 
     # -- search and totals ---------------------------------------------------------------
     @guarded
