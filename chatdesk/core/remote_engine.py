@@ -145,6 +145,20 @@ def list_server_models(base_url: str, api_key: str | None = None,
         client.close()
 
 
+def choose_server_model(base_url: str, api_key: str | None,
+                        wanted: str | None) -> tuple[RemoteModel, list[ServerModel]]:
+    """The server model to use: ``wanted`` when the server has it, else its only (or first)
+    model; raises ServerModelMissingError naming what it has."""
+    models = list_server_models(base_url, api_key)
+    ids = [m.id for m in models]
+    if not ids:
+        raise ServerModelMissingError(f"The server at {base_url} lists no models.")
+    if wanted is not None and wanted not in ids:
+        raise ServerModelMissingError(f"The server at {base_url} has no model '{wanted}' "
+                                      f"(it offers: {', '.join(ids[:8])}).")
+    return RemoteModel(base_url, wanted or ids[0]), models
+
+
 # -- failures in a user's words ------------------------------------------------------------
 def _server_message(exc: Any) -> str:
     """The server's own error text, from an openai APIStatusError or APIError."""

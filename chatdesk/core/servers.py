@@ -196,3 +196,16 @@ def keyring_available() -> bool:
     if "plaintext" in name.lower() or "null" in name.lower():
         return False
     return getattr(backend, "priority", 0) > 0
+
+
+def key_from_environment(variable: str | None) -> str | None:
+    """The API key in an environment variable (``--api-key-env``): a key never goes on a
+    command line, where other users' ``ps`` and the shell history would see it."""
+    import os
+
+    if not variable:
+        return None
+    key = os.environ.get(variable, "").strip()
+    if not key:
+        raise ValueError(f"the environment variable {variable} is not set or empty")
+    return key
