@@ -109,7 +109,7 @@ class StandIn:
                                            "type": "invalid_request_error"}})
                 return False
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.requests.append(Recorded(self.path, None,
                                                 self.headers.get("Authorization")))
                 if not self._authorized():
@@ -121,7 +121,7 @@ class StandIn:
                 else:
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")

@@ -52,9 +52,9 @@ def engine(server):
     remote.close()
 
 
-def ask(engine, params=SamplingParams(), stop=None):
+def ask(engine, params=None, stop=None):
     pieces: list[str] = []
-    result = engine.chat(QUESTION, params, stop or StopFlag(),
+    result = engine.chat(QUESTION, params or SamplingParams(), stop or StopFlag(),
                          lambda text, _n, _c: pieces.append(text))
     return result, pieces
 
