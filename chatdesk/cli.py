@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from chatdesk.remote_chat import add_server_options
-
 if TYPE_CHECKING:
     from chatdesk.core.catalog import Catalog, CatalogEntry
     from chatdesk.core.downloads import DownloadProgress
@@ -38,6 +36,8 @@ ESTIMATE_FIXED_BYTES = 256 * 1024 * 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from chatdesk.remote_chat import add_server_options
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where models, history, settings and logs live "
                         "(default: $CHATDESK_DATA_DIR, else the platform's user dirs)")
@@ -128,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_chat_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    from chatdesk.remote_chat import add_server_options
+
     chat = commands.add_parser(
         "chat", parents=[common], help="answer one message headless (a server's model "
         "with --server)",
