@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from chatdesk.core.catalog import Catalog, CatalogEntry
     from chatdesk.core.downloads import DownloadProgress
 
-CLI_COMMANDS = ("bench", "models", "export", "import", "list")
+CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list")
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 # A model needs its weights plus the KV cache and compute buffers; for a file that no
@@ -116,6 +116,8 @@ def command_summaries() -> list[tuple[str, str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from chatdesk.remote_chat import add_server_options
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where models, history, settings and logs live "
                         "(default: $CHATDESK_DATA_DIR, else the platform's user dirs)")
@@ -129,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("mode", nargs="?", choices=("pipeline", "ui"), default="pipeline",
                        help="pipeline: the model through the app (default); ui: the "
                             "conversation view offscreen, no model needed")
-    bench.add_argument("--model", help="a .gguf file (default: the bundled offline model)")
+    bench.add_argument("--model", help="a .gguf file (default: the bundled offline model); "
+                       "with --server, the server's model")
     bench.add_argument("--tokens", type=int, default=128, help="tokens to generate per run")
     bench.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
     bench.add_argument("--runs", type=int, default=5, help="alternating raw/app pairs")
@@ -140,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ui: messages in the conversation streamed into (default 500)")
     bench.add_argument("--open-messages", type=int, default=2000,
                        help="ui: messages in the conversation opened (default 2000)")
+    add_server_options(bench)
+    _add_chat_parser(commands, common)
     _add_models_parser(commands, common)
     _add_exchange_parsers(commands, common)
     return parser
@@ -181,6 +186,12 @@ def _add_models_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command == "bench" and args.server:
+        from chatdesk.bench import run_remote_bench_command
+
+        return run_remote_bench_command(args)
+    if args.command == "chat":
+        return run_chat_command(args)
     if args.command == "bench" and args.mode == "ui":
         from chatdesk.bench_ui import run_ui_bench_command
 
@@ -194,6 +205,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("export", "import", "list"):
         return run_exchange_command(args)
     return EXIT_USAGE
+
+
+# ------------------------------------------------------------------------------- chat
+
+
+def _add_chat_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    from chatdesk.remote_chat import add_server_options
+
+    chat = commands.add_parser(
+        "chat", parents=[common], help="answer one message headless (a server's model "
+        "with --server)",
+        description="Answers MESSAGE and keeps the exchange in the history as a new "
+                    "conversation (unless --no-save). With --server, a model on an "
+                    "OpenAI-compatible server answers. Ctrl+C stops the answer and keeps "
+                    "what was written.")
+    chat.add_argument("message", help="what to ask")
+    chat.add_argument("--model", help="with --server: the server's model (default: the "
+                      "first it lists)")
+    chat.add_argument("--system", help="the system prompt (default: your settings')")
+    chat.add_argument("--max-tokens", type=int, help="the longest answer, in tokens")
+    chat.add_argument("--temperature", type=float, help="0 is greedy; higher is more varied")
+    chat.add_argument("--seed", type=int, help="a fixed seed makes the answer repeatable")
+    chat.add_argument("--json", action="store_true", help="print one JSON object: the "
+                      "answer and its figures, each with where it came from")
+    chat.add_argument("--no-save", action="store_true", help="keep nothing in the history")
+    add_server_options(chat)
+
+
+def run_chat_command(args: argparse.Namespace) -> int:
+    if args.server:
+        from chatdesk.remote_chat import run_remote_chat
+
+        return run_remote_chat(args)
+    return _fail("a local model in `chatdesk chat` is not built on this branch yet; give "
+                 "--server URL", EXIT_USAGE)
 
 
 # ----------------------------------------------------------------------------- models

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
 from chatdesk.core.conversation import AnswerRecorder, prompt_messages, store_question
-from chatdesk.core.energy.record import energy_record
+from chatdesk.core.energy.record import answer_energy_record
 from chatdesk.core.engine import LoadOptions
 from chatdesk.core.events import (
     AnswerDone,
@@ -32,8 +32,10 @@ from chatdesk.core.events import (
     TokenChunk,
 )
 from chatdesk.core.history import HistoryError, HistoryStore, StoredMessage, ThreadMessage
+from chatdesk.core.model_ref import parse_remote
 from chatdesk.core.model_store import catalog_entry_for
 from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.servers import ApiKeys
 from chatdesk.core.settings_store import SettingsStore
 from chatdesk.worker import EngineHost
 
@@ -132,9 +134,10 @@ class ChatSession(QObject):
 
     def __init__(self, host: EngineHost, history: HistoryStore, store: SettingsStore,
                  catalog: Catalog | None, models_dir: Path,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, keys: ApiKeys | None = None) -> None:
         super().__init__(parent)
         self.host = host
+        self.keys = keys if keys is not None else ApiKeys()  # servers' API keys
         self.history = history
         self.store = store
         self.catalog = catalog if catalog is not None else Catalog(entries=(), problems=())
@@ -185,8 +188,12 @@ class ChatSession(QObject):
 
     # -- models -------------------------------------------------------------------------
     def load_options(self, path: str | None = None) -> LoadOptions:
-        """The user's load settings, plus the catalog's template hint for a catalog model."""
+        """The user's load settings, plus the catalog's template hint for a catalog model
+        (or, for a server's model, its API key)."""
         settings = self.store.settings
+        remote = parse_remote(path)
+        if remote is not None:
+            return LoadOptions(api_key=self.keys.get(remote.base_url))
         entry = self.catalog_entry(path) if path is not None else None
         return LoadOptions(context_length=settings.context_length,
                            gpu_layers=settings.gpu_layers, threads=settings.threads,
@@ -445,10 +452,11 @@ class ChatSession(QObject):
         assert answer is not None
         result = event.result
         settings = self.store.settings
-        energy = (energy_record(event.energy, result.generated_tokens, settings.price(),
-                                settings.grid_g_per_kwh)
-                  if event.energy is not None else None)
+        energy = answer_energy_record(event.energy, result, settings.price(),
+                                      settings.grid_g_per_kwh, settings.servers)
         stored = answer.recorder.finish(result, energy)
+        for note in result.notes:  # e.g. a sampling field the server refused: said once
+            self.error.emit("The server refused a setting", note)
         self._set_state(SessionState.IDLE if self.model is not None
                         else SessionState.LOADING)
         if answer.visible and stored.conversation_id == self.conversation_id:

@@ -36,6 +36,7 @@ from chatdesk.core.events import (
     TokenChunk,
 )
 from chatdesk.core.gguf_file import InvalidModelFileError
+from chatdesk.core.model_ref import is_remote
 from chatdesk.core.sampling import InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 from chatdesk.threads import ThreadHost
@@ -50,7 +51,7 @@ EXPLAINED = (EngineError, InvalidModelFileError, InvalidParameterError, ChatTemp
 @dataclass(frozen=True)
 class LoadRequest:
     request_id: int
-    path: str | None  # None: the bundled offline model, installed on first use
+    path: str | None  # None: the bundled offline model; a model_ref "remote:..." a server's
     options: LoadOptions
 
 
@@ -104,7 +105,8 @@ class EngineWorker(QObject):
                     raise ModelLoadError(
                         "No model is installed yet. Open a .gguf file with File > Open model…")
                 path = str(installed)
-            info: ModelInfo = self._engine.load(Path(path), request.options, report,
+            target = path if is_remote(path) else Path(path)  # a URL is not a file path
+            info: ModelInfo = self._engine.load(target, request.options, report,
                                                 self.cancel_load)
             self.loaded.emit(info)
             if self.meter is not None and self.meter.idle_watts is None:
@@ -126,15 +128,17 @@ class EngineWorker(QObject):
             self.text.emit(TokenChunk(request.request_id, piece, tokens, now - first_at[0],
                                       context_used))
 
-        if self.meter is not None:
-            self.meter.start()
+        # A server's answer is not this machine's work: no meter, no laptop watts for it.
+        meter = self.meter if getattr(self._engine, "measures_local_energy", True) else None
+        if meter is not None:
+            meter.start()
         try:
             try:
                 result: GenerationResult = self._engine.chat(
                     request.messages, request.params, self.stop_event, on_text,
                     request.request_id)
             finally:
-                report = self.meter.stop() if self.meter is not None else None
+                report = meter.stop() if meter is not None else None
             self.done.emit(AnswerDone(request.request_id, result, report))
         except Exception as exc:
             self.answer_failed.emit(_error_event(request.request_id, exc, "The answer failed"))

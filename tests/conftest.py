@@ -19,4 +19,6 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory,
 
         monkeypatch.setattr(platformdirs, f"user_{kind}_dir", fake)
     monkeypatch.delenv("CHATDESK_DATA_DIR", raising=False)
+    # API keys of server connections: never the user's real keyring (core/servers.py)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     return root

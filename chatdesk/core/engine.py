@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,6 +71,7 @@ class LoadOptions:
     gpu_layers: int | None = None  # None: auto (all when the backend offloads), 0: CPU only
     threads: int | None = None  # None: the number of physical cores
     template_hint: str | None = None  # a built-in template to use when the file has none
+    api_key: str | None = field(default=None, repr=False)  # a remote server's; never logged
 
     def validated(self) -> LoadOptions:
         if not _is_int(self.context_length) or not 0 <= self.context_length <= 1 << 20:
@@ -92,7 +93,8 @@ class ChatEngine(Protocol):
     @property
     def info(self) -> ModelInfo | None: ...
 
-    def load(self, path: Path, options: LoadOptions, on_progress: ProgressFn | None = None,
+    def load(self, path: Path | str, options: LoadOptions,
+             on_progress: ProgressFn | None = None,
              cancel: threading.Event | None = None) -> ModelInfo: ...
 
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,

@@ -7,7 +7,7 @@ instance. They are also what the CLI, the bench and the tests consume.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chatdesk.core.units import decode_rate, prompt_rate
@@ -81,6 +81,14 @@ class GenerationResult:
     dropped_turns: int  # older turns left out because the conversation outgrew the context
     context_used: int
     context_length: int
+    # Who wrote it and where each figure came from. A local answer keeps the defaults; a
+    # remote one says its server, which figures are the server's own (``server``: its
+    # usage and timings, e.g. tokens_per_s) and anything to tell the user once (``notes``).
+    engine: str = "llama.cpp"  # "llama.cpp" or "remote"
+    server: str | None = None  # the base URL of the server that wrote it
+    sources: dict[str, str] = field(default_factory=dict)  # figure -> where it came from
+    server_figures: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def prompt_tokens_per_s(self) -> float:

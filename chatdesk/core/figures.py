@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+from chatdesk.core.model_ref import REMOTE_PREFIX, parse_remote, server_host
 from chatdesk.core.units import decode_rate
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 MISSING = "–"  # a figure the record does not have
 MONEY_FLOOR = 0.0001  # smaller amounts read "< 0.0001 USD": digits there mean nothing
 MAX_NAME_CHARS = 80  # a GGUF's general.name is the file's word, not ours: keep it short
+REMOTE_ENERGY_SOURCE = "remote"  # core/energy/record.py's REMOTE_SOURCE
+REMOTE_ENERGY = "not measured (remote)"  # a server's watts are not this machine's
 
 
 # -- tolerant readers ---------------------------------------------------------------------
@@ -94,6 +97,15 @@ class AnswerStats(_Record):
     dropped_turns: int | None = None
     context_used: int | None = None
     context_length: int | None = None
+    # Who wrote it and where its figures came from (a remote answer; None for local ones)
+    engine: str | None = None  # "remote"; None or "llama.cpp": this machine
+    server: str | None = None  # the server's base URL
+    tokens_source: str | None = None  # "server usage" or "counted stream chunks ..."
+    prompt_source: str | None = None  # "server usage" or "estimated ..."
+    timing_source: str | None = None  # remote timings are the client's clock
+    server_tokens_per_s: float | None = None  # the server's own figures, when it sent them
+    server_prompt_tokens_per_s: float | None = None
+    server_source: str | None = None  # "llama-server timings", "server usage ..."
 
     @classmethod
     def from_dict(cls, data: Any) -> AnswerStats:
@@ -106,6 +118,8 @@ class AnswerStats(_Record):
 
     @classmethod
     def from_result(cls, result: GenerationResult) -> AnswerStats:
+        if result.engine == "remote":
+            return cls._from_remote(result)
         return cls(prompt_tokens=result.prompt_tokens,
                    prompt_eval_tokens=result.prompt_eval_tokens,
                    prompt_eval_s=result.prompt_eval_s,
@@ -115,6 +129,24 @@ class AnswerStats(_Record):
                    prompt_tokens_per_s=result.prompt_tokens_per_s,
                    dropped_turns=result.dropped_turns, context_used=result.context_used,
                    context_length=result.context_length)
+
+    @classmethod
+    def _from_remote(cls, result: GenerationResult) -> AnswerStats:
+        """A server's answer: no KV-cache figures (the server keeps them), an unknown
+        prompt or context left unknown, and each figure's source."""
+        server = result.server_figures
+        return cls(prompt_tokens=result.prompt_tokens or None,
+                   generated_tokens=result.generated_tokens,
+                   generation_s=result.generation_s, ttft_s=result.ttft_s,
+                   total_s=result.total_s, tokens_per_s=result.generation_tokens_per_s,
+                   context_length=result.context_length or None,
+                   engine=result.engine, server=result.server,
+                   tokens_source=result.sources.get("tokens"),
+                   prompt_source=result.sources.get("prompt_tokens"),
+                   timing_source=result.sources.get("timing"),
+                   server_tokens_per_s=server.get("tokens_per_s"),
+                   server_prompt_tokens_per_s=server.get("prompt_tokens_per_s"),
+                   server_source=result.sources.get("server"))
 
 
 @dataclass(frozen=True)
@@ -135,6 +167,8 @@ class EnergyFigures(_Record):
     price_per_kwh: float | None = None
     co2_g: float | None = None
     grid_g_per_kwh: float | None = None
+    server: str | None = None  # a remote answer's server
+    cost_source: str | None = None  # a remote answer's price: whose, per million tokens
 
     @classmethod
     def from_dict(cls, data: Any) -> EnergyFigures:
@@ -146,8 +180,15 @@ class EnergyFigures(_Record):
         return cls(**values)
 
     @property
+    def is_remote(self) -> bool:
+        return self.source == REMOTE_ENERGY_SOURCE
+
+    @property
     def provenance(self) -> str:
-        """'measured by rapl', 'estimated', or the bare source when that is all we know."""
+        """'measured by rapl', 'estimated', 'not measured (remote)', or the bare source
+        when that is all we know."""
+        if self.is_remote:
+            return REMOTE_ENERGY
         if self.measured:
             return f"measured by {self.source or 'a meter'}"
         if self.measured is False:
@@ -260,6 +301,8 @@ def stats_line(stats: AnswerStats | Mapping[str, Any] | None,
     s = _stats(stats)
     if s.is_empty:
         return ""
+    if s.engine == "remote":
+        return _remote_stats_line(s, stop_reason)
     parts = [
         f"{figure(s.generated_tokens)} tokens",
         f"{figure(s.tokens_per_s, '.1f')} tok/s",
@@ -276,12 +319,47 @@ def stats_line(stats: AnswerStats | Mapping[str, Any] | None,
     return " · ".join(parts)
 
 
+def _remote_stats_line(s: AnswerStats, stop_reason: str | None) -> str:
+    """A server's answer: the client-side figures said as such, the server's own beside
+    them, and which server."""
+    counted = " (counted)" if s.tokens_source and s.tokens_source != "server usage" else ""
+    parts = [f"{figure(s.generated_tokens)} tokens{counted}",
+             f"{figure(s.tokens_per_s, '.1f')} tok/s measured here",
+             f"first token {figure(s.ttft_s, '.2f')} s (with the network)"]
+    if s.server_tokens_per_s is not None:
+        parts.append(f"server: {s.server_tokens_per_s:.1f} tok/s")
+    if s.server_prompt_tokens_per_s is not None:
+        parts.append(f"server prompt: {s.server_prompt_tokens_per_s:.0f} tok/s")
+    if s.prompt_tokens is not None:
+        estimated = s.prompt_source is not None and s.prompt_source.startswith("estimated")
+        parts.append(f"prompt {'~' if estimated else ''}{s.prompt_tokens} tokens"
+                     f"{' (estimated)' if estimated else ''}")
+    if s.server:
+        parts.append(f"on {server_name(s.server)}")
+    note = STOP_NOTES.get(stop_reason or "", "")
+    if note:
+        parts.append(note)
+    return " · ".join(parts)
+
+
+def server_name(base_url: str) -> str:
+    """'http://gpu-box:8000/v1' -> 'gpu-box:8000': a server as people name it."""
+    return server_host(base_url)
+
+
 def energy_line(energy: EnergyFigures | Mapping[str, Any] | None) -> str:
     """'0.92 J (0.00026 Wh) · 30.1 W · 0.092 J/token · < 0.0001 EUR · 0.00012 g CO2 ·
     estimated': every figure with where it came from ('' without a record)."""
     e = _energy(energy)
     if e.is_empty:
         return ""
+    if e.is_remote:
+        parts = [f"energy {REMOTE_ENERGY}"]
+        if e.cost is not None:
+            parts.append(f"{format_money(e.cost, e.currency)} ({e.cost_source or 'your price'})")
+        else:
+            parts.append("no cost (set a price per million tokens in Models › Servers)")
+        return " · ".join(parts)
     parts = [f"{significant(e.joules)} J ({significant(e.wh, 2)} Wh)",
              f"{figure(e.avg_watts, '.1f')} W"]
     if e.joules_per_token is not None:
@@ -312,7 +390,11 @@ def answer_chips(stats: AnswerStats | Mapping[str, Any] | None,
                   f"first token {figure(s.ttft_s, '.2f')} s"]
     if stop_reason:
         chips.append(STOP_CHIPS.get(stop_reason, stop_reason.replace("_", " ")))
-    if not e.is_empty:  # energy always says where it came from, even in a chip
+    if e.is_remote:
+        chips.append(f"energy {REMOTE_ENERGY}")
+        if e.cost is not None:
+            chips.append(format_money(e.cost, e.currency))
+    elif not e.is_empty:  # energy always says where it came from, even in a chip
         chips.append(f"{significant(e.joules)} J ({e.provenance})" if e.provenance
                      else f"{significant(e.joules)} J")
     return tuple(chips)
@@ -321,6 +403,9 @@ def answer_chips(stats: AnswerStats | Mapping[str, Any] | None,
 # -- models -------------------------------------------------------------------------------
 def describe_model(info: ModelInfo) -> str:
     """The loaded model in one line: name, size, quantization, backend, context."""
+    if info.architecture == "remote":
+        context = f" · context {info.context_length}" if info.context_length else ""
+        return f"{info.name} · {info.backend} · {info.chat_template_source}{context}"
     params = (f"{info.parameters / 1e9:.1f}B" if info.parameters >= 1e9
               else f"{info.parameters / 1e6:.0f}M")
     offload = (f"{info.gpu_layers_offloaded}/{info.total_layers} layers on GPU"
@@ -338,6 +423,8 @@ def _one_line(text: str) -> str:
 def model_file_name(model: str) -> str | None:
     """The file name when ``model`` names a GGUF file or an absolute path, else None (a
     server's model id such as 'org/name' is a name already)."""
+    if model.startswith(REMOTE_PREFIX):
+        return None
     posix, windows = PurePosixPath(model), PureWindowsPath(model)
     if not (model.lower().endswith(".gguf") or posix.is_absolute() or windows.is_absolute()
             or model.startswith("~")):
@@ -375,6 +462,9 @@ def answer_title(model: str | None, catalog: Catalog | None = None) -> str:
     else the file's stem; never a path. '' when there is no model."""
     if not model or not model.strip():
         return ""
+    remote = parse_remote(model)
+    if remote is not None:  # the engine, server and model that wrote it
+        return _one_line(f"{remote.model} (remote: {remote.host})")
     filename = model_file_name(model)
     if filename is None:
         return _one_line(model)

@@ -17,6 +17,7 @@ from typing import Any
 from chatdesk.core.atomic import atomic_write_text
 from chatdesk.core.energy.cost import CloudPrice, ElectricityPrice, default_price
 from chatdesk.core.sampling import InvalidParameterError, SamplingParams
+from chatdesk.core.servers import ServerConnection, connections_from_json
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class Settings:
     # the export format last chosen, so the next dialog opens there (issue 17).
     file_dialog_folders: dict[str, str] = field(default_factory=dict)
     last_export_format: str = ""
+    # OpenAI-compatible servers (Models › Servers), without their API keys (core/servers.py)
+    servers: tuple[ServerConnection, ...] = ()
 
     def price(self) -> ElectricityPrice:
         """The electricity price in use: the user's, else the locale's default."""
@@ -83,8 +86,10 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
-        known = {f.name for f in dataclasses.fields(cls)} - {"sampling"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"sampling", "servers"}
         values = {k: v for k, v in data.items() if k in known}
+        if "servers" in data:  # an unusable connection is left out (and logged), not the file
+            values["servers"] = connections_from_json(data["servers"])
         if "splitter_sizes" in values:
             values["splitter_sizes"] = tuple(int(x) for x in values["splitter_sizes"])
         if "presets" in values and not isinstance(values["presets"], dict):

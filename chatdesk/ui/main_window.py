@@ -46,6 +46,7 @@ from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.file_dialogs import choose_model_file
 from chatdesk.ui.menus import build_menus
 from chatdesk.ui.models_dialog import ModelsDialog
+from chatdesk.ui.servers_tab import add_servers_tab, remote_choices
 from chatdesk.ui.side_panel import SidePanel, SidePanelFit
 from chatdesk.ui.status_line import StatusLine
 from chatdesk.ui.theme import apply_theme
@@ -304,7 +305,8 @@ class MainWindow(QMainWindow):
     def refresh_models(self) -> None:
         paths = [model.path for model in installed_models(self.paths.models_dir)]
         model = self.session.model
-        self.sampling_panel.set_models(paths, model.path if model else None)
+        self.sampling_panel.set_models(paths, model.path if model else None,
+                                       remote_choices(self.session.store.settings.servers))
 
     @Slot()
     def show_models(self) -> ModelsDialog:
@@ -316,6 +318,10 @@ class MainWindow(QMainWindow):
             self.models_dialog = ModelsDialog(self.session.catalog, self.paths.models_dir,
                                               self.downloads, self)
             self.models_dialog.load_requested.connect(self.load_model)
+            servers = add_servers_tab(self.models_dialog.tabs, self.session.store,
+                                      self.session.keys)
+            servers.changed.connect(self.refresh_models)
+            servers.load_requested.connect(self.load_model)
         self.models_dialog.set_current_model(getattr(self.session.model, "path", None))
         self.models_dialog.refresh()
         self.models_dialog.show()

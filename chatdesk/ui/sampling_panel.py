@@ -206,10 +206,14 @@ class SamplingPanel(QScrollArea):
         form.addRow(reload_button)
         return group
 
-    def set_models(self, paths: Sequence[Path], current: str | None) -> None:
+    def set_models(self, paths: Sequence[Path], current: str | None,
+                   remote: Sequence[tuple[str, str]] = ()) -> None:
+        """Local files, then server models ((label, reference), marked as remote)."""
         self.model_combo.clear()
         for path in paths:
             self.model_combo.addItem(path.name, str(path))
+        for label, ref in remote:
+            self.model_combo.addItem(label, ref)
         index = self.model_combo.findData(current) if current else -1
         self.model_combo.setCurrentIndex(index)
 

@@ -185,6 +185,12 @@ class StatsPanel(QGroupBox):
 
     def show_energy(self, energy: dict | EnergyFigures) -> None:
         e = energy if isinstance(energy, EnergyFigures) else EnergyFigures.from_dict(energy)
+        if e.is_remote:  # a server's work: never this machine's watts
+            self.labels["energy"].setText(e.provenance)
+            self.labels["cost"].setText(format_money(e.cost, e.currency) if e.cost is not None
+                                        else "no price set for this server")
+            self.labels["cost"].setToolTip(e.cost_source or "")
+            return
         how = "measured" if e.measured else "estimated"
         self.labels["energy"].setText(f"{significant(e.joules)} J · {significant(e.wh, 2)} Wh · "
                                       f"{figure(e.avg_watts, '.1f')} W avg ({how})")
