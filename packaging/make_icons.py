@@ -14,9 +14,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chatdesk.core.assets import ICON_SIZES  # noqa: E402  (after the path is set)
+
 SVG = ROOT / "assets" / "chatdesk.svg"
 ICONS = ROOT / "assets" / "icons"
-SIZES = (16, 32, 48, 64, 128, 256, 512)
 
 
 def render(size: int, out: Path) -> None:
@@ -44,7 +47,7 @@ def main() -> int:
 
     _app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
     ICONS.mkdir(parents=True, exist_ok=True)
-    for size in SIZES:
+    for size in ICON_SIZES:
         out = ICONS / f"chatdesk-{size}.png"
         render(size, out)
         print(f"{out.relative_to(ROOT)}  {size}x{size}")

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatdesk import __version__
 from chatdesk.core.catalog import Catalog
 from chatdesk.core.energy.record import energy_record
 from chatdesk.core.engine import LoadOptions
@@ -776,16 +775,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def show_about(self) -> None:
-        import llama_cpp
-        from PySide6 import QtCore
+        from chatdesk.ui.about_dialog import AboutDialog
 
-        backend = self.model.backend if self.model else "no model loaded"
-        QMessageBox.about(self, self.tr("About chatdesk"), self.tr(
-            "<b>chatdesk {0}</b><br>Local language models on your desktop.<br><br>"
-            "Backend: {1}<br>llama-cpp-python {2}<br>PySide6 {3}<br><br>"
-            "Data: {4}<br>Log: {5}").format(
-                __version__, backend, llama_cpp.__version__, QtCore.__version__,
-                self.paths.models_dir.parent, self.paths.logs_dir))
+        AboutDialog(self.paths, self.model.backend if self.model else None, self).exec()
 
     # -- worker signals -----------------------------------------------------------------
     @Slot(object)
