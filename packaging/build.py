@@ -57,8 +57,9 @@ def link_duplicate_libraries(app: Path) -> None:
 
 
 def pack(app: Path, dist: Path) -> Path:
-    """The archive: one top folder named like the archive, holding the app and install.sh
-    (symlinks stay symlinks)."""
+    """The archive: one top folder named like the archive, holding the app (the `chatdesk`
+    executable and its _internal folder; a .app on macOS) and install.sh. Symlinks stay
+    symlinks."""
     stem = archive_stem()
     if sys.platform == "win32":
         archive = dist / f"{stem}.zip"

@@ -60,12 +60,15 @@ uninstall() {
     grep '^tree ' "$entries" | cut -c6- | while IFS= read -r path; do rm -rf "$path"; done
     rm -f "$MANIFEST"
     refresh_caches  # so the menu and the file types forget chatdesk
+    # A cache the install brought into being goes once it lists nothing (just its header).
+    grep '^cache ' "$entries" | cut -c7- | while IFS= read -r path; do
+        [ "$(grep -cv '^\[MIME Cache\]$' "$path" 2>/dev/null)" = 0 ] && rm -f "$path" || true
+    done
     # The folders the install created, deepest first, if nothing else lives in them now
     # (apart from the caches the refresh above regenerated for nothing).
     grep '^dir ' "$entries" | cut -c5- | sort -r | while IFS= read -r dir; do
         case "$dir" in
-            "$DATA/mime") [ -z "$(ls -A "$dir/packages" 2>/dev/null)" ] && rm -rf "$dir" ;;
-            "$DATA/applications") [ "$(ls -A "$dir")" = mimeinfo.cache ] && rm -f "$dir/mimeinfo.cache" ;;
+            "$DATA/mime") [ -z "$(ls -A "$dir/packages" 2>/dev/null)" ] && rm -rf "$dir" || true ;;
         esac
         rmdir "$dir" 2>/dev/null || true
     done
@@ -73,7 +76,8 @@ uninstall() {
 }
 
 install() {
-    [ -x "$HERE/chatdesk/chatdesk" ] || fail "run this script from the unpacked archive (no $HERE/chatdesk/chatdesk)"
+    [ -x "$HERE/chatdesk" ] && [ -d "$HERE/_internal" ] ||
+        fail "run this script from the unpacked archive (no $HERE/chatdesk and _internal)"
     if [ -f "$MANIFEST" ]; then
         say "replacing the installed chatdesk"
         uninstall
@@ -82,14 +86,15 @@ install() {
     LOG=$(mktemp)
     trap save_manifest EXIT
     make_dir "$APP"
-    cp -R "$HERE/chatdesk" "$APP/app"
+    mkdir "$APP/app"
+    cp -R "$HERE/chatdesk" "$HERE/_internal" "$APP/app/"
     record tree "$APP/app"
     make_dir "$BIN"
     taken "$BIN/chatdesk" && fail "$BIN/chatdesk already exists; move it away first"
     ln -s "$APP/app/chatdesk" "$BIN/chatdesk"
     record file "$BIN/chatdesk"
 
-    assets=$HERE/chatdesk/_internal/chatdesk/assets
+    assets=$HERE/_internal/chatdesk/assets
     desktop=$(mktemp)
     # The menu entry runs this copy by its full path (~/.local/bin is not always on the
     # desktop session's PATH).
@@ -103,6 +108,8 @@ install() {
     put "$assets/chatdesk.svg" "$DATA/icons/hicolor/scalable/apps/chatdesk.svg"
     put "$assets/chatdesk-mime.xml" "$DATA/mime/packages/chatdesk.xml"
     put "$assets/chatdesk.metainfo.xml" "$DATA/metainfo/$METAINFO_ID.metainfo.xml"
+    # update-desktop-database may create this cache in a folder that was already there.
+    [ -e "$DATA/applications/mimeinfo.cache" ] || record cache "$DATA/applications/mimeinfo.cache"
     refresh_caches
     say "installed in $APP/app; start it from your applications menu or with $BIN/chatdesk"
     case ":$PATH:" in *":$BIN:"*) ;; *) say "(add $BIN to your PATH to type just 'chatdesk')" ;; esac
