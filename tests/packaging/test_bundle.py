@@ -12,7 +12,7 @@ from pathlib import Path
 
 import llama_cpp
 import pytest
-from conftest import SMOLLM2_FILE, clean_env, default_model_args
+from packaging_helpers import SMOLLM2_FILE, clean_env, default_model_args
 
 from chatdesk import __version__
 from chatdesk.core.engine import detect_backend

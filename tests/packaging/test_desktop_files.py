@@ -7,7 +7,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import ROOT, tool
+from packaging_helpers import ROOT, tool
 
 from chatdesk.core.assets import ICON_SIZES, assets_dir, icon_files
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
+from packaging_helpers import clean_env
 
 from chatdesk import __version__
 from chatdesk.core.assets import ICON_SIZES

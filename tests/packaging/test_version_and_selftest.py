@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import llama_cpp
-from conftest import ROOT, SMOLLM2_FILE
+from packaging_helpers import ROOT, SMOLLM2_FILE
 
 from chatdesk import __version__
 from chatdesk.core.engine import detect_backend

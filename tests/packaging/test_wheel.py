@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from packaging_helpers import ROOT
 
 from chatdesk import __version__
 
