@@ -17,7 +17,9 @@ from packaging_helpers import SMOLLM2_FILE, clean_env, default_model_args
 from chatdesk import __version__
 from chatdesk.core.engine import detect_backend
 
-pytestmark = pytest.mark.packaging
+# The session's first test also waits for the bundle (or wheel) to build; llama.cpp crawls
+# when other work shares the cores. These are hang guards, not speed limits.
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(2400)]
 
 # Hang guards, not speed limits: ~10 s each on an idle 2-core machine, but llama.cpp's
 # OpenMP threads crawl when other work shares the cores.

@@ -13,7 +13,9 @@ from packaging_helpers import clean_env
 from chatdesk import __version__
 from chatdesk.core.assets import ICON_SIZES
 
-pytestmark = pytest.mark.packaging
+# The session's first test also waits for the bundle (or wheel) to build; llama.cpp crawls
+# when other work shares the cores. These are hang guards, not speed limits.
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(2400)]
 
 
 def tree(root: Path) -> dict[str, str]:

@@ -21,7 +21,9 @@ from packaging_helpers import ROOT
 
 from chatdesk import __version__
 
-pytestmark = pytest.mark.packaging
+# The session's first test also waits for the bundle (or wheel) to build; llama.cpp crawls
+# when other work shares the cores. These are hang guards, not speed limits.
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(2400)]
 
 WHEEL_FILES = ("chatdesk/models.json", "chatdesk/assets/chatdesk.svg",
                "chatdesk/assets/chatdesk.desktop", "chatdesk/assets/chatdesk.metainfo.xml",
