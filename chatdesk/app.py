@@ -26,6 +26,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class PrintVersions(argparse.Action):
+    """--version: chatdesk's and llama-cpp-python's versions and the backend, then exit,
+    before anything imports Qt (so it works without a display)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print chatdesk's version, "
+                         "llama-cpp-python's and the backend, then exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from chatdesk.core.runtime_info import runtime_info
+
+        print("\n".join(runtime_info().lines()))
+        parser.exit()
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args, _qt_args = gui_parser().parse_known_args(list(argv))  # Qt reads its own options
     return args
@@ -34,22 +49,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def gui_parser() -> argparse.ArgumentParser:
     """The window's options (the launcher checks what is left over, and prints --help)."""
     parser = argparse.ArgumentParser(prog="chatdesk", description="Chat with local models.")
+    parser.add_argument("file", nargs="?", help="a .gguf file to open (what the desktop "
+                        "entry passes); same as --model")
     parser.add_argument("--data-dir", help="keep models, history, settings and logs here "
                         "(default: $CHATDESK_DATA_DIR, else the platform's user dirs)")
     parser.add_argument("--model", help="a .gguf file to load instead of the last one used")
     parser.add_argument("--catalog", help="a models.json catalog to use instead of the "
                         "packaged one (default: $CHATDESK_CATALOG)")
-    parser.add_argument("--version", action="version", version=f"chatdesk {__version__}")
+    parser.add_argument("--version", action=PrintVersions)
     return parser
 
 
 def startup_model(args: argparse.Namespace, paths: AppPaths, last_model: str | None) -> str | None:
-    """The model to load at start: --model, else the last one if it still exists, else None
-    (the bundled offline model)."""
+    """The model to load at start: --model (or a file argument), else the last one if it
+    still exists, else None (the bundled offline model)."""
     from pathlib import Path
 
-    if args.model:
-        return str(Path(args.model).expanduser().resolve())
+    chosen = args.model or args.file
+    if chosen:
+        return str(Path(chosen).expanduser().resolve())
     if last_model and Path(last_model).is_file():
         return last_model
     return None
@@ -194,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chatdesk.core.engine import LlamaEngine
     from chatdesk.core.engine_switch import EngineSwitch
     from chatdesk.pdf_render import register as register_pdf_export
+    from chatdesk.selftest import selftest_from_env
+    from chatdesk.ui.app_icon import app_icon
     from chatdesk.ui.theme import apply_theme
     from chatdesk.worker import EngineHost
 
@@ -201,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("chatdesk")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("chatdesk")  # Wayland and docks match the window to chatdesk.desktop
+    app.setWindowIcon(app_icon())
     settings = load_settings(paths.settings_file)
     apply_theme(app, settings.theme)
     history = open_history_or_recover(paths.database)
@@ -212,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           history)
     quit_on_signals(app)
     window.show()
+    selftest_from_env(window, host)  # CHATDESK_SELFTEST: answer one message, print it, quit
     window.load_model(startup_model(args, paths, settings.last_model))
     try:
         return app.exec()

@@ -16,13 +16,10 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QLabel,
     QMenu,
-    QMessageBox,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
-
-from chatdesk import __version__
 
 # The window is typed ``Any``: help sits below main_window and never imports it.
 MainWindow = Any
@@ -124,14 +121,8 @@ def open_log_folder(window: MainWindow) -> bool:
 
 
 def show_about(window: MainWindow) -> None:
-    import llama_cpp
-    from PySide6 import QtCore
+    """The About dialog: icon, versions, the backend in use, the data and log folders."""
+    from chatdesk.ui.about_dialog import AboutDialog
 
     model = window.session.model
-    backend = model.backend if model else "no model loaded"
-    QMessageBox.about(window, window.tr("About chatdesk"), window.tr(
-        "<b>chatdesk {0}</b><br>Local language models on your desktop.<br><br>"
-        "Backend: {1}<br>llama-cpp-python {2}<br>PySide6 {3}<br><br>"
-        "Data: {4}<br>Log: {5}").format(
-            __version__, backend, llama_cpp.__version__, QtCore.__version__,
-            window.paths.models_dir.parent, window.paths.logs_dir))
+    AboutDialog(window.paths, model.backend if model else None, window).exec()
