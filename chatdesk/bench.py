@@ -31,7 +31,12 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Signal, Slot
 
 from chatdesk.core.energy import EnergyMeter, EnergyReport
-from chatdesk.core.engine import LlamaEngine, LoadOptions, default_threads
+from chatdesk.core.engine import (
+    LlamaEngine,
+    LoadOptions,
+    default_threads,
+    skip_llama_chat_formatters,
+)
 from chatdesk.core.events import ChatMessage, ErrorEvent, GenerationResult, TokenChunk
 from chatdesk.core.sampling import GREEDY, SamplingParams
 from chatdesk.worker import EngineHost
@@ -204,9 +209,10 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
     options = LoadOptions(context_length=BENCH_CONTEXT, threads=threads, template_hint="chatml")
     info = engine.load(model, options)
     driver = BenchDriver(engine, model.parent)
-    raw = Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
-                n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
-                swa_full=True, verbose=False)
+    with skip_llama_chat_formatters():
+        raw = Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
+                    n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
+                    swa_full=True, verbose=False)
     meter = EnergyMeter()
     try:
         messages = [ChatMessage("user", BENCH_PROMPT)]
