@@ -36,6 +36,7 @@ from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 from chatdesk.core.stop_strings import StopStringFilter
+from chatdesk.core.typed_text import SpecialTexts, protect, split_rendered
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,7 @@ class LlamaEngine:
         self._header: GGUFHeader | None = None
         self._info: ModelInfo | None = None
         self._template: ChatTemplate | None = None
+        self._specials: SpecialTexts | None = None
 
     @property
     def info(self) -> ModelInfo | None:
@@ -374,6 +376,7 @@ class LlamaEngine:
         self._header = None
         self._info = None
         self._template = None
+        self._specials = None
 
     def reset_cache(self) -> None:
         """Forget the KV cache, so the next answer evaluates its whole prompt (benchmarks)."""
@@ -387,18 +390,39 @@ class LlamaEngine:
             raise NoModelLoadedError("Load a model first.")
         return self._llama
 
+    def _special_texts(self) -> SpecialTexts:
+        """The texts of this vocabulary's control tokens (those ``special=True`` parses)."""
+        if self._specials is None:
+            import llama_cpp
+
+            vocab = self._loaded()._model.vocab
+            parsed_only_when_special = (llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+                                        | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN)
+            texts = []
+            for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+                if llama_cpp.llama_vocab_get_attr(vocab, token) & parsed_only_when_special:
+                    raw = llama_cpp.llama_vocab_get_text(vocab, token)
+                    with contextlib.suppress(UnicodeDecodeError):
+                        texts.append(raw.decode("utf-8"))
+            self._specials = SpecialTexts(texts)
+        return self._specials
+
     def _tokenize(self, messages: Sequence[ChatMessage],
                   stop: StopFlag | None = None) -> list[int]:
+        """The prompt's tokens: the template's markup may form control tokens, message
+        text never does (core/typed_text.py), and BOS appears once."""
         llama = self._loaded()
         assert self._template is not None
         vocab_model = llama._model
         bos_id, eos_id = vocab_model.token_bos(), vocab_model.token_eos()
         bos, eos = (llama.detokenize([t], special=True).decode(errors="replace") if t >= 0 else ""
                     for t in (bos_id, eos_id))
-        prompt = render_prompt(self._template, messages, bos, eos,
+        protected = protect(messages, self._special_texts())
+        prompt = render_prompt(self._template, protected.messages, bos, eos,
                                stop=stop.is_set if stop is not None else None)
-        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=vocab_model.add_bos_token(),
-                                special=True)
+        tokens = [bos_id] if vocab_model.add_bos_token() and bos_id >= 0 else []
+        for text, markup in split_rendered(prompt, protected):
+            tokens += llama.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
         if len(tokens) >= 2 and tokens[0] == tokens[1] == bos_id:
             tokens = tokens[1:]  # the template wrote bos_token itself
         return tokens
