@@ -64,6 +64,7 @@ SPEED_WINDOW_S = 5.0
 MAX_BACKOFF_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 HASH_BLOCK = 4 * 1024 * 1024
+SPACE_CHECK_BYTES = 4 * 1024 * 1024  # free space is checked again after each 4 MiB written
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _active: set[str] = set()  # target paths being downloaded in this process
 _active_lock = threading.Lock()
@@ -505,6 +506,7 @@ def _stream_into(remote: _Remote, partial: _Partial, meter: _Meter,
             meter.reset(0)
         elif have and not _range_starts_at(resp.headers.get("Content-Range"), have):
             raise _Retryable(f"bad Content-Range {resp.headers.get('Content-Range')!r}")
+        space = _SpaceWatch(partial.path)
         with partial.appender() as write, _CancelWatch(resp, cancel):
             for chunk in resp.iter_bytes():
                 if cancel.is_set():
@@ -512,12 +514,40 @@ def _stream_into(remote: _Remote, partial: _Partial, meter: _Meter,
                 if remote.size is not None and partial.length + len(chunk) > remote.size:
                     raise DownloadError(f"the server sent more than the {remote.size} bytes "
                                         "it announced")
+                space.check(len(chunk))
                 write(chunk)
                 meter.add(len(chunk))
     if cancel.is_set():
         raise DownloadCancelled("download cancelled; run it again to resume")
     if remote.size is not None and partial.length < remote.size:
         raise _Retryable(f"connection closed at byte {partial.length} of {remote.size}")
+
+
+class _SpaceWatch:
+    """Free space, checked every few MiB while writing: the size may be unknown (no check
+    before starting is possible then), and other programs fill disks too."""
+
+    def __init__(self, part: Path) -> None:
+        self.part = part
+        self.models_dir = part.parent.parent  # models_dir/.partial/<name>.part
+        self.unchecked = SPACE_CHECK_BYTES  # check before the first write too
+
+    def check(self, incoming: int) -> None:
+        self.unchecked += incoming
+        if self.unchecked < SPACE_CHECK_BYTES:
+            return
+        self.unchecked = 0
+        free = free_disk_bytes(self.models_dir)
+        if free - incoming - SPACE_CHECK_BYTES >= DISK_RESERVE_BYTES:
+            return  # room for this chunk and everything until the next check
+        name = self.part.name.removesuffix(".part")
+        have = self.part.stat().st_size if self.part.exists() else 0
+        raise DownloadError(
+            f"the disk is nearly full ({format_bytes(free)} free in {self.models_dir}; "
+            f"chatdesk keeps {format_bytes(DISK_RESERVE_BYTES)} free), so the download "
+            f"stopped after {format_bytes(have)}. The unfinished file {self.part} was kept: "
+            "free some space and run the same download again to resume it, or delete it "
+            f"with `chatdesk models remove {name}`")
 
 
 def _range_starts_at(content_range: str | None, offset: int) -> bool:

@@ -82,6 +82,7 @@ class Faults:
     throttle_bps: float | None = None
     stall_after: int | None = None  # send this many body bytes, then go silent
     ignore_range: bool = False     # answer Range requests with 200 and the whole file
+    hide_size: bool = False        # announce no size: no X-Linked-Size, no Content-Length
 
 
 @dataclass
@@ -301,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Location": f"{self.hub.cdn}/cdn/{entry.sha256}",
                 "X-Repo-Commit": repo.commit,
                 "X-Linked-Etag": f'"{entry.sha256}"',
-                "X-Linked-Size": str(entry.size),
+                **({} if self.hub.faults.hide_size else {"X-Linked-Size": str(entry.size)}),
                 "ETag": '"0123456789abcdef0123456789abcdef01234567"',  # the pointer's
             }, b"", include_body=body)
         else:
@@ -344,7 +345,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = max(0, end - start + 1)
         row = self._log_row(status)
         self.send_response(status)
-        self.send_header("Content-Length", str(length))
+        if faults.hide_size:  # the body ends when the connection closes (HTTP/1.0)
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
         if "ETag" not in (extra or {}):
             self.send_header("ETag", f'"{entry.sha256}"')

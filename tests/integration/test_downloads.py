@@ -26,6 +26,7 @@ from chatdesk.core.downloads import (
     download_model,
     partial_downloads,
 )
+from chatdesk.core.model_store import DISK_RESERVE_BYTES
 
 pytestmark = pytest.mark.integration
 
@@ -368,6 +369,39 @@ def test_not_enough_disk_space(hub: FakeHub, models_dir: Path,
         download_model(REPO, "big.gguf", models_dir)
     assert hub.requests("GET") == []
     assert _only_files(models_dir) == []
+
+
+def test_a_download_of_unknown_size_stops_before_filling_the_disk(
+        hub: FakeHub, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No size announced: nothing can be checked before starting, so free space is checked
+    while writing. The disk "fills" as the partial grows (a fake free-space reading)."""
+    data = payload(24 * MiB)
+    hub.add_file(REPO, "nosize.gguf", data=data)
+    hub.faults.hide_size = True
+    part = models_dir / ".partial" / "nosize.gguf.part"
+    headroom = 10 * MiB
+
+    def free_space(path: Path) -> int:
+        written = part.stat().st_size if part.exists() else 0
+        return DISK_RESERVE_BYTES + headroom - written
+
+    monkeypatch.setattr(downloads, "free_disk_bytes", free_space)
+    with pytest.raises(DownloadError, match=r"^the disk is nearly full \(.* free in .*chatdesk "
+                                            r"keeps 256\.0 MiB free\), so the download stopped "
+                                            r".*was kept: free some space and run the same "
+                                            r"download again to resume it, or delete it with "
+                                            r"`chatdesk models remove nosize\.gguf`$"):
+        download_model(REPO, "nosize.gguf", models_dir, sha256=_sha(data))
+    kept = part.stat().st_size
+    assert 0 < kept <= headroom  # it stopped above the reserve
+    assert not (models_dir / "nosize.gguf").exists()
+
+    # Space again: the same download resumes from the kept bytes and completes.
+    monkeypatch.setattr(downloads, "free_disk_bytes", lambda path: 1 << 40)
+    hub.reset_log()
+    path = download_model(REPO, "nosize.gguf", models_dir, sha256=_sha(data))
+    assert path.read_bytes() == data
+    assert [r.range for r in hub.requests("GET")] == [f"bytes={kept}-"]
 
 
 def test_offline_server_fails_fast(monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> None:
