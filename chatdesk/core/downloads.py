@@ -209,6 +209,7 @@ def download_model(repo_id: str, filename: str, models_dir: Path, *, revision: s
     raises ``DownloadError`` (``DownloadCancelled`` on cancel) with a one-line reason.
     """
     cancel = cancel or threading.Event()
+    _check_request(repo_id, filename, revision)
     name = _target_name(filename)
     expected_sha = _normalise_sha256(sha256)
     models_dir = Path(models_dir)
@@ -616,6 +617,49 @@ class _Meter:
 
 
 # ----------------------------------------------------------------------------- files
+
+
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\?#%]")
+
+
+def repo_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a file (or revision) in a Hub repository, or None.
+
+    It becomes part of the URL the token is sent to: ``..`` or a leading ``/`` would move
+    the request elsewhere on the server (``--file ../../x.gguf`` did), and backslashes,
+    empty or ``.`` parts, ``?``, ``#`` and ``%`` have no place in a repository path. The
+    catalog refuses the same (core/catalog.py).
+    """
+    if not path:
+        return "it is empty"
+    if path.startswith("/"):
+        return "it is an absolute path"
+    if _UNSAFE_CHARS.search(path):
+        return "it holds a backslash, a control character, '?', '#' or '%'"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "it has an empty, '.' or '..' part"
+    return None
+
+
+def is_safe_repo_path(path: str) -> bool:
+    return repo_path_problem(path) is None
+
+
+def is_valid_repo_id(repo_id: str) -> bool:
+    return bool(_REPO_ID.match(repo_id)) and ".." not in repo_id and "--" not in repo_id
+
+
+def _check_request(repo_id: str, filename: str, revision: str) -> None:
+    """Refuse, before any request, what would change the URL the token is sent to."""
+    if not is_valid_repo_id(repo_id):
+        raise DownloadError(f"invalid repository id {repo_id!r} (expected owner/name)")
+    problem = repo_path_problem(filename)
+    if problem:
+        raise DownloadError(f"invalid file name {filename!r}: {problem}")
+    problem = repo_path_problem(revision)
+    if problem:
+        raise DownloadError(f"invalid revision {revision!r}: {problem}")
 
 
 def _target_name(filename: str) -> str:
