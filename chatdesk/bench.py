@@ -32,12 +32,14 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Signal
 
 from chatdesk.core.energy import EnergyMeter, EnergyReport
 from chatdesk.core.engine import (
+    EngineError,
     LlamaEngine,
     LoadOptions,
     default_threads,
     skip_llama_chat_formatters,
 )
 from chatdesk.core.events import ChatMessage, ErrorEvent, GenerationResult, TokenChunk
+from chatdesk.core.gguf_file import read_gguf_header
 from chatdesk.core.sampling import GREEDY, SamplingParams
 from chatdesk.worker import EngineHost
 
@@ -171,7 +173,7 @@ class BenchDriver(QObject):
         if self.idle_at == 0.0:
             raise TimeoutError("the engine thread did not finish in time")
         if self.error:
-            raise RuntimeError(self.error)
+            raise EngineError(self.error)
 
     def _reset(self) -> None:
         self.chunks, self.result, self.error, self.idle_at = [], None, None, 0.0
@@ -209,12 +211,14 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
     options = LoadOptions(context_length=BENCH_CONTEXT, threads=threads, template_hint="chatml")
     info = engine.load(model, options)
     driver = BenchDriver(engine, model.parent)
-    with skip_llama_chat_formatters():
-        raw = Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
-                    n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
-                    swa_full=True, verbose=False)
+    raw: Any = None
     meter = EnergyMeter()
     try:
+        with skip_llama_chat_formatters():
+            raw = Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
+                        n_threads_batch=threads,
+                        n_gpu_layers=-1 if info.backend != "CPU" else 0, swa_full=True,
+                        verbose=False)
         messages = [ChatMessage("user", BENCH_PROMPT)]
         prompt, _ = engine.fit_to_context(messages, tokens)
         params = dataclasses.replace(GREEDY, max_tokens=tokens, ignore_eos=True)
@@ -234,9 +238,10 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
             app_runs.append(driver.received_tokens_per_s())
         first, tenth = ten_turn_ttft(driver, engine)
         stops = [stop_latency_ms(driver, engine, messages) for _ in range(5)]
-    finally:
+    finally:  # the engine thread must end whatever failed, or Qt aborts at exit
         meter.close()
-        raw.close()
+        if raw is not None:
+            raw.close()
         driver.host.shutdown()
     raw_median, app_median = statistics.median(raw_runs), statistics.median(app_runs)
     joules = sum(r.joules for r, _ in energy)
@@ -308,7 +313,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print("chatdesk bench: no --model given and the bundled model is not installed",
               file=sys.stderr)
         return 2
-    result = run_bench(model, args.tokens, args.threads or default_threads(), args.runs)
+    try:
+        read_gguf_header(model)  # the same one-line reasons as `chatdesk models import`
+        result = run_bench(model, args.tokens, args.threads or default_threads(), args.runs)
+    except (EngineError, ValueError, OSError) as exc:  # bad file, bad template, bad options
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"chatdesk bench: cannot benchmark {model}: {reason}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(dataclasses.asdict(result), indent=2))
     else:
