@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -205,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error(reason)
         return 1
 
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from chatdesk.core.catalog import catalog_path, load_catalog
@@ -236,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     selftest_from_env(window, host)  # CHATDESK_SELFTEST: answer one message, print it, quit
     window.load_model(startup_model(args, paths, settings.last_model))
+    quit_after_ms = os.environ.get("CHATDESK_QUIT_AFTER_START_MS", "")
+    if quit_after_ms.isdigit():  # tests: start for real, then quit the normal way
+        QTimer.singleShot(int(quit_after_ms), app.quit)
     try:
         return app.exec()
     finally:

@@ -31,7 +31,13 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Slot
 
 from chatdesk.core.energy import EnergyMeter, EnergyReport
-from chatdesk.core.engine import LlamaEngine, LoadOptions, default_threads
+from chatdesk.core.engine import (
+    EngineError,
+    LlamaEngine,
+    LoadOptions,
+    default_threads,
+    skip_llama_chat_formatters,
+)
 from chatdesk.core.events import (
     AnswerDone,
     ChatMessage,
@@ -39,6 +45,7 @@ from chatdesk.core.events import (
     GenerationResult,
     TokenChunk,
 )
+from chatdesk.core.gguf_file import read_gguf_header
 from chatdesk.core.sampling import GREEDY, SamplingParams
 from chatdesk.worker import EngineHost
 
@@ -153,7 +160,7 @@ class BenchDriver(QObject):
         if self.idle_at == 0.0:
             raise TimeoutError("the engine thread did not finish in time")
         if self.error:
-            raise RuntimeError(self.error)
+            raise EngineError(self.error)
 
     def _reset(self) -> None:
         self.chunks, self.result, self.error, self.idle_at = [], None, None, 0.0
@@ -202,17 +209,19 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
     # chatml has no text stop strings, so every run generates exactly `tokens` tokens.
     options = LoadOptions(context_length=BENCH_CONTEXT, threads=threads, template_hint="chatml")
     driver = BenchDriver(engine, model.parent)
-    try:
-        info = driver.on_engine(lambda: engine.load(model, options))
-        raw = driver.on_engine(lambda: Llama(
-            model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
-            n_threads_batch=threads, n_gpu_layers=-1 if info.backend != "CPU" else 0,
-            swa_full=True, verbose=False))
-    except BaseException:
-        driver.host.shutdown()
-        raise
+    raw: Any = None
     meter = EnergyMeter()
-    try:
+    try:  # every llama.cpp call on the engine thread; it must end whatever fails
+        info = driver.on_engine(lambda: engine.load(model, options))
+
+        def raw_llama() -> Any:
+            with skip_llama_chat_formatters():  # llama-cpp-python compiles templates itself
+                return Llama(model_path=str(model), n_ctx=BENCH_CONTEXT, n_threads=threads,
+                             n_threads_batch=threads,
+                             n_gpu_layers=-1 if info.backend != "CPU" else 0, swa_full=True,
+                             verbose=False)
+
+        raw = driver.on_engine(raw_llama)
         messages = [ChatMessage("user", BENCH_PROMPT)]
         prompt, _ = driver.on_engine(lambda: engine.fit_to_context(messages, tokens))
         params = dataclasses.replace(GREEDY, max_tokens=tokens, ignore_eos=True)
@@ -232,9 +241,10 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
             app_runs.append(driver.received_tokens_per_s())
         first, tenth = ten_turn_ttft(driver, engine)
         stops = [stop_latency_ms(driver, engine, messages) for _ in range(5)]
-    finally:
+    finally:  # the engine thread must end whatever failed, or Qt aborts at exit
         meter.close()
-        driver.on_engine(raw.close)
+        if raw is not None:
+            driver.on_engine(raw.close)
         driver.host.shutdown()
     raw_median, app_median = statistics.median(raw_runs), statistics.median(app_runs)
     joules = sum(r.joules for r, _ in energy)
@@ -306,7 +316,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print("chatdesk bench: no --model given and the bundled model is not installed",
               file=sys.stderr)
         return 2
-    result = run_bench(model, args.tokens, args.threads or default_threads(), args.runs)
+    try:
+        read_gguf_header(model)  # the same one-line reasons as `chatdesk models import`
+        result = run_bench(model, args.tokens, args.threads or default_threads(), args.runs)
+    except (EngineError, ValueError, OSError) as exc:  # bad file, bad template, bad options
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"chatdesk bench: cannot benchmark {model}: {reason}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(dataclasses.asdict(result), indent=2))
     else:

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list")
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `head`
+# C0 controls but tab and newline, DEL and C1: a title holding "\x1b]0;...\x07" set the
+# terminal's title through `chatdesk list`; shown as U+FFFD instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # A model needs its weights plus the KV cache and compute buffers; for a file that no
 # catalog entry describes we can only guess that overhead (llama.cpp at a 4k context:
 # roughly a fifth of the weights for small models, plus fixed buffers).
@@ -186,6 +190,19 @@ def _add_models_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code = _run_command(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `chatdesk list --json | head -1`: the reader is gone, which is not an error worth
+        # a traceback. Point stdout at devnull so the exit's own flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run_command(args: argparse.Namespace) -> int:
     if args.command == "bench" and args.server:
         from chatdesk.bench import run_remote_bench_command
 
@@ -257,8 +274,18 @@ def run_models_command(args: argparse.Namespace) -> int:
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"chatdesk: {message}", file=sys.stderr)
+    print(f"chatdesk: {terminal_safe(message)}", file=sys.stderr)
     return code
+
+
+def terminal_safe(text: str) -> str:
+    """Text from files and the network, with every control character made harmless."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def _json_out(value: Any, **kwargs: Any) -> str:
+    """JSON for stdout: json escapes C0 controls itself; C1 (8-bit CSI and friends) too."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, **kwargs))
 
 
 def _load_catalog(args: argparse.Namespace) -> Catalog:
@@ -303,7 +330,7 @@ def _models_list(args: argparse.Namespace, models_dir: Path) -> int:
                      "downloaded_bytes": p.downloaded, "total_bytes": p.total}
                     for p in partial_downloads(models_dir)]
     if args.json:
-        print(json.dumps({
+        print(_json_out({
             "catalog_path": str(catalog.path) if catalog.path else None,
             "models_dir": str(models_dir),
             "memory": {"total_ram": memory.total_ram, "available_ram": memory.available_ram,
@@ -313,7 +340,7 @@ def _models_list(args: argparse.Namespace, models_dir: Path) -> int:
         }, indent=2))
         return 0
     for problem in catalog.problems:
-        print(f"chatdesk: warning: {problem}", file=sys.stderr)
+        print(f"chatdesk: warning: {terminal_safe(problem)}", file=sys.stderr)
     _print_list(catalog, catalog_rows, installed_rows, partial_rows, models_dir, memory)
     return 0
 
@@ -350,15 +377,16 @@ def _print_list(catalog: Catalog, catalog_rows: list[dict[str, Any]],
         print("\nUnfinished downloads (run the same download again to resume):")
         for row in partial_rows:
             total = format_bytes(row["total_bytes"]) if row["total_bytes"] else "?"
-            print(f"  {row['name']}: {format_bytes(row['downloaded_bytes'])} of {total}")
+            print(f"  {terminal_safe(row['name'])}: {format_bytes(row['downloaded_bytes'])} "
+                  f"of {total}")
 
 
 def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(row[i])) for row in rows if i < len(row))
+    rows = [tuple(terminal_safe(str(cell)) for cell in row) for row in rows]
+    widths = [max(len(row[i]) for row in rows if i < len(row))
               for i in range(max(len(r) for r in rows))]
     for row in rows:
-        print("  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row))
-              .rstrip())
+        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 def _models_download(args: argparse.Namespace, models_dir: Path) -> int:
@@ -382,7 +410,7 @@ def _models_download(args: argparse.Namespace, models_dir: Path) -> int:
     else:
         return _fail("give a catalog ID, or both --repo and --file", EXIT_USAGE)
 
-    printer = _ProgressPrinter(filename.rsplit("/", 1)[-1], sys.stdout)
+    printer = _ProgressPrinter(terminal_safe(filename.rsplit("/", 1)[-1]), sys.stdout)
     cancel = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -421,7 +449,7 @@ def _models_download(args: argparse.Namespace, models_dir: Path) -> int:
         from chatdesk.core.model_store import record_catalog_id
 
         record_catalog_id(models_dir, path.name, entry.id)
-    print(f"installed {path} (verified)")
+    print(terminal_safe(f"installed {path} (verified)"))
     return 0
 
 
@@ -495,14 +523,14 @@ def _models_remove(args: argparse.Namespace, models_dir: Path) -> int:
         try:
             if discard_partial(models_dir, name) or discard_partial(models_dir,
                                                                     f"{name}.gguf"):
-                print(f"removed the unfinished download of {name}")
+                print(terminal_safe(f"removed the unfinished download of {name}"))
                 return 0
         except DownloadError:
             pass
         return _fail(str(error))
     except (ValueError, OSError) as error:
         return _fail(str(error))
-    print(f"removed {path}")
+    print(terminal_safe(f"removed {path}"))
     return 0
 
 
@@ -517,7 +545,7 @@ def _models_import(args: argparse.Namespace, models_dir: Path) -> int:
         path = import_model(Path(args.path), models_dir)
     except (ValueError, OSError) as error:  # InvalidModelFileError is a ValueError
         return _fail(f"cannot import {args.path}: {error}")
-    print(f"imported {path}")
+    print(terminal_safe(f"imported {path}"))
     return 0
 
 
@@ -591,12 +619,12 @@ def _export(history: Any, args: argparse.Namespace) -> int:
 
     if args.all:
         for path in export_all(history, args.format, Path(args.out)):
-            print(path)
+            print(terminal_safe(str(path)))
         return 0
     out = Path(args.out) if args.out else Path.cwd()
     if args.out and args.out.endswith(("/", os.sep)):  # "--out exports/": a folder
         out.mkdir(parents=True, exist_ok=True)
-    print(export_conversation(history, args.id, args.format, out))
+    print(terminal_safe(str(export_conversation(history, args.id, args.format, out))))
     return 0
 
 
@@ -609,7 +637,7 @@ def _list_conversations(history: Any, as_json: bool) -> int:
              "updated_at": usable_timestamp(c.updated_at), "pinned": c.pinned,
              "model": c.model} for c in history.list_conversations()]
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(_json_out(rows, ensure_ascii=False, indent=2))
         return 0
     if not rows:
         print("(no conversations)")

@@ -10,19 +10,34 @@ always shows which template is in use.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from chatdesk.core.events import ChatMessage
-
-MAX_PROMPT_CHARS = 4_000_000  # a template that balloons the prompt is refused
+from chatdesk.core.template_sandbox import (
+    RENDER_SECONDS,
+    Sandbox,
+    TemplateBudgetError,
+    TemplateStopped,
+    budget,
+    render_guarded,
+)
 
 
 class ChatTemplateError(ValueError):
     """The template could not be compiled or rendered; the message is for the user."""
+
+
+class TemplateRefusedError(ChatTemplateError):
+    """The template ran past its time or size budget, or out of memory."""
+
+
+class TemplateStoppedError(ChatTemplateError):
+    """The user stopped the answer while its prompt was being rendered."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,8 @@ class ChatTemplate:
     source: str  # for the UI: where this template came from and why
     jinja: str
     stop_strings: tuple[str, ...] = ()  # needed when the turn end is plain text, not a token
+    model_name: str = ""  # named in the message when the template is refused
+    compiled: Any = field(default=None, compare=False, repr=False)  # jinja2.Template
 
 
 # Built-ins spell newlines as {{ nl }}: with trim_blocks (which GGUF templates expect) a
@@ -94,70 +111,86 @@ def _strftime_now(fmt: str) -> str:
     return datetime.datetime.now().strftime(fmt)
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, but an unsafe attribute stops the render at once.
-
-    The stock sandbox returns an undefined for ``x.__class__``; with ChainableUndefined that
-    prints as '' and a hostile template would render silently instead of being refused.
-    """
-
-    def unsafe_undefined(self, obj: object, attribute: str) -> jinja2.Undefined:
-        raise SecurityError(
-            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe."
-        )
-
-
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = _Sandbox(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
+def _environment() -> Sandbox:
+    env = Sandbox()
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     return env
 
 
-def builtin_template(name: str, reason: str) -> ChatTemplate:
+_ENV = _environment()  # one sandbox; each render's budget lives in a context variable
+
+
+def _compile(source: str) -> jinja2.Template:
+    """Compile once per model: parsing costs far more than rendering."""
+    return _ENV.compile_guarded(source)
+
+
+def builtin_template(name: str, reason: str, model_name: str = "") -> ChatTemplate:
     jinja, stops = BUILTIN_TEMPLATES[name]
-    return ChatTemplate(name=name, source=reason, jinja=jinja, stop_strings=stops)
+    return ChatTemplate(name=name, source=reason, jinja=jinja, stop_strings=stops,
+                        model_name=model_name, compiled=_compile(jinja))
 
 
-def choose_template(gguf_template: str | None, hint: str | None = None) -> ChatTemplate:
+def choose_template(gguf_template: str | None, hint: str | None = None,
+                    model_name: str = "") -> ChatTemplate:
     """The model's own template if it compiles, else a named hint, else the transcript.
 
     A GGUF without a template is usually a base model; base models continue a plain
     "User:/Assistant:" transcript far better than chat tokens they were never tuned on
     (Gemma 3 270M base answers sensibly with it and loops with Gemma's turn tokens).
+    The chosen template is compiled here, once, and rendered from then on.
     """
     problem = "the model file has no chat template"
     if gguf_template:
         try:
-            _environment().from_string(gguf_template)
-            return ChatTemplate(name="gguf", source="from the model file", jinja=gguf_template)
+            compiled = _compile(gguf_template)
+            return ChatTemplate(name="gguf", source="from the model file", jinja=gguf_template,
+                                model_name=model_name, compiled=compiled)
         except (jinja2.TemplateError, SecurityError) as exc:
             problem = f"the model's own template does not compile ({exc})"
+        except (TemplateBudgetError, RecursionError, MemoryError) as exc:
+            problem = f"the model's own template was refused ({exc or 'too deeply nested'})"
     if hint in BUILTIN_TEMPLATES:
-        return builtin_template(hint, f"built-in '{hint}' (catalog hint): {problem}")
-    return builtin_template(FALLBACK_TEMPLATE, f"built-in '{FALLBACK_TEMPLATE}': {problem}")
+        return builtin_template(hint, f"built-in '{hint}' (catalog hint): {problem}",
+                                model_name)
+    return builtin_template(FALLBACK_TEMPLATE, f"built-in '{FALLBACK_TEMPLATE}': {problem}",
+                            model_name)
 
 
 def render_prompt(template: ChatTemplate, messages: Sequence[ChatMessage], bos_token: str,
-                  eos_token: str) -> str:
-    """Render the conversation plus the assistant's opening, in the sandbox."""
+                  eos_token: str, stop: Callable[[], bool] | None = None,
+                  seconds: float = RENDER_SECONDS) -> str:
+    """Render the conversation plus the assistant's opening, in the sandbox.
+
+    The render gets ``seconds`` and a size limit; past either it is refused with a
+    :class:`TemplateRefusedError` naming the model, and once ``stop()`` is true it ends
+    with :class:`TemplateStoppedError`, so a hostile template never holds the engine.
+    """
+    compiled = template.compiled or _compile(template.jinja)
     try:
-        compiled = _environment().from_string(template.jinja)
-        text = compiled.render(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            add_generation_prompt=True,
-            nl="\n",
-            bos_token=bos_token,
-            eos_token=eos_token,
-        )
+        with budget(seconds, stop) as spent:
+            return render_guarded(
+                compiled, spent,
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                add_generation_prompt=True,
+                nl="\n",
+                bos_token=bos_token,
+                eos_token=eos_token,
+            )
     except ChatTemplateError:
         raise
+    except TemplateStopped as exc:
+        raise TemplateStoppedError("Stopped while the chat template was rendering.") from exc
+    except (TemplateBudgetError, MemoryError) as exc:
+        why = str(exc) if isinstance(exc, TemplateBudgetError) else "it ran out of memory"
+        owner = f"{template.model_name}'s" if template.model_name else "The model's"
+        label = "chat template" if template.name == "gguf" else \
+            f"chat template (built-in '{template.name}')"
+        raise TemplateRefusedError(f"{owner} {label} was refused: {why}.") from exc
     except SecurityError as exc:
         raise ChatTemplateError(
             f"The chat template tried something unsafe and was stopped: {exc}") from exc
     except (jinja2.TemplateError, TypeError, ValueError, AttributeError, RecursionError,
             ArithmeticError, LookupError) as exc:
         raise ChatTemplateError(f"The chat template failed to render: {exc}") from exc
-    if len(text) > MAX_PROMPT_CHARS:
-        raise ChatTemplateError("The chat template produced an absurdly long prompt.")
-    return text

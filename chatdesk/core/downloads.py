@@ -66,6 +66,7 @@ SPEED_WINDOW_S = 5.0
 MAX_BACKOFF_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 HASH_BLOCK = 4 * 1024 * 1024
+SPACE_CHECK_BYTES = 4 * 1024 * 1024  # free space is checked again after each 4 MiB written
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _active: set[str] = set()  # target paths being downloaded in this process
 _active_lock = threading.Lock()
@@ -257,6 +258,7 @@ def download_model(repo_id: str, filename: str, models_dir: Path, *, revision: s
     raises ``DownloadError`` (``DownloadCancelled`` on cancel) with a one-line reason.
     """
     cancel = cancel or threading.Event()
+    _check_request(repo_id, filename, revision)
     name = _target_name(filename)
     expected_sha = _normalise_sha256(sha256)
     models_dir = Path(models_dir)
@@ -567,6 +569,7 @@ def _stream_into(remote: _Remote, partial: _Partial, meter: _Meter,
             meter.reset(0)
         elif have and not _range_starts_at(resp.headers.get("Content-Range"), have):
             raise _Retryable(f"bad Content-Range {resp.headers.get('Content-Range')!r}")
+        space = _SpaceWatch(partial.path)
         with partial.appender() as write, _CancelWatch(resp, cancel):
             for chunk in resp.iter_bytes():
                 if cancel.is_set():
@@ -574,12 +577,40 @@ def _stream_into(remote: _Remote, partial: _Partial, meter: _Meter,
                 if remote.size is not None and partial.length + len(chunk) > remote.size:
                     raise DownloadError(f"the server sent more than the {remote.size} bytes "
                                         "it announced")
+                space.check(len(chunk))
                 write(chunk)
                 meter.add(len(chunk))
     if cancel.is_set():
         raise DownloadCancelled("download cancelled; run it again to resume")
     if remote.size is not None and partial.length < remote.size:
         raise _Retryable(f"connection closed at byte {partial.length} of {remote.size}")
+
+
+class _SpaceWatch:
+    """Free space, checked every few MiB while writing: the size may be unknown (no check
+    before starting is possible then), and other programs fill disks too."""
+
+    def __init__(self, part: Path) -> None:
+        self.part = part
+        self.models_dir = part.parent.parent  # models_dir/.partial/<name>.part
+        self.unchecked = SPACE_CHECK_BYTES  # check before the first write too
+
+    def check(self, incoming: int) -> None:
+        self.unchecked += incoming
+        if self.unchecked < SPACE_CHECK_BYTES:
+            return
+        self.unchecked = 0
+        free = free_disk_bytes(self.models_dir)
+        if free - incoming - SPACE_CHECK_BYTES >= DISK_RESERVE_BYTES:
+            return  # room for this chunk and everything until the next check
+        name = self.part.name.removesuffix(".part")
+        have = self.part.stat().st_size if self.part.exists() else 0
+        raise DownloadError(
+            f"the disk is nearly full ({format_bytes(free)} free in {self.models_dir}; "
+            f"chatdesk keeps {format_bytes(DISK_RESERVE_BYTES)} free), so the download "
+            f"stopped after {format_bytes(have)}. The unfinished file {self.part} was kept: "
+            "free some space and run the same download again to resume it, or delete it "
+            f"with `chatdesk models remove {name}`")
 
 
 def _range_starts_at(content_range: str | None, offset: int) -> bool:
@@ -648,6 +679,49 @@ class _Meter:
 
 
 # ----------------------------------------------------------------------------- files
+
+
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\?#%]")
+
+
+def repo_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a file (or revision) in a Hub repository, or None.
+
+    It becomes part of the URL the token is sent to: ``..`` or a leading ``/`` would move
+    the request elsewhere on the server (``--file ../../x.gguf`` did), and backslashes,
+    empty or ``.`` parts, ``?``, ``#`` and ``%`` have no place in a repository path. The
+    catalog refuses the same (core/catalog.py).
+    """
+    if not path:
+        return "it is empty"
+    if path.startswith("/"):
+        return "it is an absolute path"
+    if _UNSAFE_CHARS.search(path):
+        return "it holds a backslash, a control character, '?', '#' or '%'"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "it has an empty, '.' or '..' part"
+    return None
+
+
+def is_safe_repo_path(path: str) -> bool:
+    return repo_path_problem(path) is None
+
+
+def is_valid_repo_id(repo_id: str) -> bool:
+    return bool(_REPO_ID.match(repo_id)) and ".." not in repo_id and "--" not in repo_id
+
+
+def _check_request(repo_id: str, filename: str, revision: str) -> None:
+    """Refuse, before any request, what would change the URL the token is sent to."""
+    if not is_valid_repo_id(repo_id):
+        raise DownloadError(f"invalid repository id {repo_id!r} (expected owner/name)")
+    problem = repo_path_problem(filename)
+    if problem:
+        raise DownloadError(f"invalid file name {filename!r}: {problem}")
+    problem = repo_path_problem(revision)
+    if problem:
+        raise DownloadError(f"invalid revision {revision!r}: {problem}")
 
 
 def _target_name(filename: str) -> str:

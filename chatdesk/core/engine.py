@@ -24,13 +24,19 @@ from typing import Any, Protocol
 
 import psutil
 
-from chatdesk.core.chat_template import ChatTemplate, choose_template, render_prompt
+from chatdesk.core.chat_template import (
+    ChatTemplate,
+    TemplateStoppedError,
+    choose_template,
+    render_prompt,
+)
 from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo, StopReason
 from chatdesk.core.gguf_file import GGUFHeader, read_gguf_header
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 from chatdesk.core.stop_strings import StopStringFilter
+from chatdesk.core.typed_text import SpecialTexts, protect, split_rendered
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +204,35 @@ def _load_progress(callback: Callable[[float], bool]) -> Iterator[None]:
         low.llama_model_default_params = original
 
 
+class _UnusedChatFormatter:
+    """Stands in for llama-cpp-python's ``Jinja2ChatFormatter`` while a model loads."""
+
+    def __init__(self, **_kwargs: Any) -> None:
+        pass
+
+    def to_chat_handler(self) -> Any:
+        return None
+
+
+@contextlib.contextmanager
+def skip_llama_chat_formatters() -> Iterator[None]:
+    """Keep ``Llama()`` from compiling the file's chat templates itself.
+
+    llama-cpp-python compiles every ``tokenizer.chat_template*`` in the file at load, in a
+    Jinja environment that folds constants: ``{{ 'a' * 10**9 }}`` cost 17 s and 4.7 GB
+    there. We never use its chat handlers; our own sandbox (core/template_sandbox.py)
+    compiles the one template we use, without folding.
+    """
+    import llama_cpp.llama_chat_format as chat_format
+
+    original = chat_format.Jinja2ChatFormatter
+    chat_format.Jinja2ChatFormatter = _UnusedChatFormatter  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        chat_format.Jinja2ChatFormatter = original  # type: ignore[misc]
+
+
 class _TokenText:
     """Token ids to text, never splitting a UTF-8 character across two chunks."""
 
@@ -238,6 +273,7 @@ class LlamaEngine:
         self._header: GGUFHeader | None = None
         self._info: ModelInfo | None = None
         self._template: ChatTemplate | None = None
+        self._specials: SpecialTexts | None = None
 
     @property
     def info(self) -> ModelInfo | None:
@@ -276,7 +312,7 @@ class LlamaEngine:
         route_llama_logs()
         _llama_errors.clear()
         try:
-            with _load_progress(progress):
+            with _load_progress(progress), skip_llama_chat_formatters():
                 llama = Llama(
                     model_path=str(path),
                     n_ctx=options.context_length,
@@ -293,7 +329,8 @@ class LlamaEngine:
             raise ModelLoadError(self._load_failure_message(header, options, exc)) from exc
         self._llama = llama
         self._header = header
-        self._template = choose_template(header.chat_template, options.template_hint)
+        self._template = choose_template(header.chat_template, options.template_hint,
+                                         model_name=header.name)
         offloaded = 0 if gpu_layers == 0 else (
             total_layers + 1 if gpu_layers < 0 else min(gpu_layers, total_layers + 1))
         self._info = ModelInfo(
@@ -341,6 +378,7 @@ class LlamaEngine:
         self._header = None
         self._info = None
         self._template = None
+        self._specials = None
 
     def reset_cache(self) -> None:
         """Forget the KV cache, so the next answer evaluates its whole prompt (benchmarks)."""
@@ -354,22 +392,45 @@ class LlamaEngine:
             raise NoModelLoadedError("Load a model first.")
         return self._llama
 
-    def _tokenize(self, messages: Sequence[ChatMessage]) -> list[int]:
+    def _special_texts(self) -> SpecialTexts:
+        """The texts of this vocabulary's control tokens (those ``special=True`` parses)."""
+        if self._specials is None:
+            import llama_cpp
+
+            vocab = self._loaded()._model.vocab
+            parsed_only_when_special = (llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+                                        | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN)
+            texts = []
+            for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+                if llama_cpp.llama_vocab_get_attr(vocab, token) & parsed_only_when_special:
+                    raw = llama_cpp.llama_vocab_get_text(vocab, token)
+                    with contextlib.suppress(UnicodeDecodeError):
+                        texts.append(raw.decode("utf-8"))
+            self._specials = SpecialTexts(texts)
+        return self._specials
+
+    def _tokenize(self, messages: Sequence[ChatMessage],
+                  stop: StopFlag | None = None) -> list[int]:
+        """The prompt's tokens: the template's markup may form control tokens, message
+        text never does (core/typed_text.py), and BOS appears once."""
         llama = self._loaded()
         assert self._template is not None
         vocab_model = llama._model
         bos_id, eos_id = vocab_model.token_bos(), vocab_model.token_eos()
         bos, eos = (llama.detokenize([t], special=True).decode(errors="replace") if t >= 0 else ""
                     for t in (bos_id, eos_id))
-        prompt = render_prompt(self._template, messages, bos, eos)
-        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=vocab_model.add_bos_token(),
-                                special=True)
+        protected = protect(messages, self._special_texts())
+        prompt = render_prompt(self._template, protected.messages, bos, eos,
+                               stop=stop.is_set if stop is not None else None)
+        tokens = [bos_id] if vocab_model.add_bos_token() and bos_id >= 0 else []
+        for text, markup in split_rendered(prompt, protected):
+            tokens += llama.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
         if len(tokens) >= 2 and tokens[0] == tokens[1] == bos_id:
             tokens = tokens[1:]  # the template wrote bos_token itself
         return tokens
 
-    def fit_to_context(self, messages: Sequence[ChatMessage],
-                       max_tokens: int) -> tuple[list[int], int]:
+    def fit_to_context(self, messages: Sequence[ChatMessage], max_tokens: int,
+                       stop: StopFlag | None = None) -> tuple[list[int], int]:
         """Tokens of the longest recent part of the conversation that leaves room to answer.
 
         Whole turns are dropped from the oldest; a leading system message always stays.
@@ -381,7 +442,7 @@ class LlamaEngine:
         system = [kept.pop(0)] if kept and kept[0].role == "system" else []
         dropped = 0
         while True:
-            tokens = self._tokenize(system + kept)
+            tokens = self._tokenize(system + kept, stop)
             if len(tokens) <= budget:
                 return tokens, dropped
             if len(kept) <= 1:
@@ -395,6 +456,16 @@ class LlamaEngine:
                 kept.pop(0)
                 dropped += 1
 
+    def _stopped_before_start(self, request_id: int, started: float) -> GenerationResult:
+        """The result of an answer stopped while its prompt was still being rendered."""
+        llama = self._loaded()
+        elapsed = time.perf_counter() - started
+        return GenerationResult(
+            request_id=request_id, text="", stop_reason=StopReason.USER_STOP,
+            prompt_tokens=0, prompt_eval_tokens=0, prompt_eval_s=0.0, generated_tokens=0,
+            generation_s=0.0, ttft_s=elapsed, total_s=elapsed, dropped_turns=0,
+            context_used=int(llama.n_tokens), context_length=int(llama.n_ctx()))
+
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
              stop: StopFlag, on_text: TextFn | None = None,
              request_id: int = 0) -> GenerationResult:
@@ -403,7 +474,11 @@ class LlamaEngine:
         llama = self._loaded()
         assert self._template is not None
         started = time.perf_counter()
-        tokens, dropped = self.fit_to_context(messages, params.max_tokens)
+        try:
+            # The template renders under a budget and checks the stop flag as it goes.
+            tokens, dropped = self.fit_to_context(messages, params.max_tokens, stop)
+        except TemplateStoppedError:
+            return self._stopped_before_start(request_id, started)
         cached = llama.input_ids[: llama.n_tokens].tolist()
         reused = 0
         for a, b in zip(cached, tokens[:-1], strict=False):

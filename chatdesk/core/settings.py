@@ -1,7 +1,9 @@
 """Typed user settings, stored as versioned JSON.
 
 A corrupt or unreadable settings file must never stop the app from starting: it is moved
-aside (so nothing is lost and the user can look at it) and defaults are used.
+aside (so nothing is lost and the user can look at it) and defaults are used. A file that
+parses but holds a wrong-typed or out-of-range field keeps its other fields: that one
+falls back to its default and the log names it (pydantic checks each field strictly).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from chatdesk.core.atomic import atomic_write_text
 from chatdesk.core.energy.cost import CloudPrice, ElectricityPrice, default_price
@@ -86,53 +90,117 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
-        known = {f.name for f in dataclasses.fields(cls)} - {"sampling", "servers"}
-        values = {k: v for k, v in data.items() if k in known}
+        """Settings from parsed JSON, field by field: a field of the wrong type or out of
+        range falls back to its default (and the log names it); the rest are kept."""
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            rule = _RULES.get(name)
+            if rule is None:
+                continue  # unknown (a newer or older chatdesk's), or handled below
+            try:
+                values[name] = rule.validate_python(value, strict=True)
+            except ValidationError as exc:
+                _ignored(name, value, exc.errors()[0]["msg"])
+        if "splitter_sizes" in values:
+            values["splitter_sizes"] = tuple(values["splitter_sizes"])
+        if 0 < values.get("context_length", 0) < MIN_CONTEXT:
+            _ignored("context_length", values.pop("context_length"),
+                     f"must be 0 (the trained length) or at least {MIN_CONTEXT}")
+        if "presets" in data:
+            values["presets"] = _usable_presets(data["presets"])
+        if "file_dialog_folders" in data:
+            values["file_dialog_folders"] = _usable_folders(data["file_dialog_folders"])
         if "servers" in data:  # an unusable connection is left out (and logged), not the file
             values["servers"] = connections_from_json(data["servers"])
-        if "splitter_sizes" in values:
-            values["splitter_sizes"] = tuple(int(x) for x in values["splitter_sizes"])
-        if "presets" in values and not isinstance(values["presets"], dict):
-            raise ValueError("presets must be an object")
-        if values.get("theme", "system") not in THEMES:
-            values["theme"] = "system"
-        _clean_cloud_fields(values)
-        _clean_file_dialog_fields(values)
-        sampling = SamplingParams.from_dict(data.get("sampling") or {}).validated()
-        return cls(**values, sampling=sampling)
+        return cls(**values, sampling=_usable_sampling(data.get("sampling", {}), "sampling"))
 
 
-def _clean_cloud_fields(values: dict[str, Any]) -> None:
-    """Drop unusable cloud-price values (back to their defaults) rather than the file.
+# What each stored field may hold, checked strictly with pydantic (no "5" for 5, no "no"
+# for False, no Infinity). Sizes are bounded: a value that Qt or llama.cpp cannot take
+# must never reach them (a huge context length or splitter size aborted the app).
+MIN_CONTEXT = 256  # LoadOptions' limits: 0 (trained length) or 256 .. 2**20
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_Text = Annotated[str, Field(max_length=100_000)]
+_RULES: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(rule) for name, rule in {
+    "schema_version": Annotated[int, Field(ge=0, le=1_000_000)],
+    "last_model": _Text | None,
+    "context_length": Annotated[int, Field(ge=0, le=1 << 20)],
+    "gpu_layers": Annotated[int, Field(ge=-1, le=100_000)] | None,
+    "threads": Annotated[int, Field(ge=1, le=512)] | None,
+    "system_prompt": Annotated[str, Field(max_length=10_000_000)],
+    "theme": Literal[THEMES],
+    "window_geometry": _Text,
+    "window_state": _Text,
+    "splitter_sizes": Annotated[list[Annotated[int, Field(ge=0, le=1_000_000)]],
+                                Field(max_length=16)],
+    "right_panel_visible": bool,
+    "last_conversation_id": Annotated[int, Field(ge=1, le=2**63 - 1)] | None,
+    "electricity_price": Annotated[_Finite, Field(ge=0, le=1_000_000)] | None,
+    "currency": Annotated[str, Field(max_length=16)] | None,
+    "grid_g_per_kwh": Annotated[_Finite, Field(ge=0, le=100_000)],
+    "tdp_watts": Annotated[_Finite, Field(gt=0, le=100_000)] | None,
+    "cloud_name": _Text,
+    "cloud_input_per_million": Annotated[_Finite, Field(ge=0)] | None,
+    "cloud_output_per_million": Annotated[_Finite, Field(ge=0)] | None,
+    "cloud_currency": Annotated[str, Field(max_length=16)],
+    "cloud_as_of": _Text,
+    "sampling_advanced_open": bool,
+    "stats_more_open": bool,
+    "last_export_format": Annotated[str, Field(max_length=16)],
+}.items()}
 
-    The comparison is optional; one hand-edited bad price must not move the whole
-    settings file aside as corrupt.
-    """
-    for key in ("cloud_input_per_million", "cloud_output_per_million"):
-        if key not in values or values[key] is None:
-            continue
-        value = values[key]
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not value >= 0 or value == float("inf")):
-            log.warning("settings: ignoring %s=%r (not a price)", key, value)
-            del values[key]
-        else:
-            values[key] = float(value)
-    for key in ("cloud_name", "cloud_currency", "cloud_as_of"):
-        if key in values and not isinstance(values[key], str):
-            log.warning("settings: ignoring %s=%r (not text)", key, values[key])
-            del values[key]
+
+def _ignored(name: str, value: Any, why: str) -> None:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    log.warning("settings: %s=%s is unusable (%s); using its default", name, shown, why)
 
 
-def _clean_file_dialog_fields(values: dict[str, Any]) -> None:
-    """Remembered folders are a convenience: anything but text is dropped, never fatal."""
-    folders = values.get("file_dialog_folders")
-    if folders is not None:
-        values["file_dialog_folders"] = ({k: v for k, v in folders.items()
-                                          if isinstance(k, str) and isinstance(v, str)}
-                                         if isinstance(folders, dict) else {})
-    if not isinstance(values.get("last_export_format", ""), str):
-        del values["last_export_format"]
+def _usable_sampling(raw: Any, where: str) -> SamplingParams:
+    """Stored sampling values; each unusable one falls back to its default."""
+    if not isinstance(raw, dict):
+        _ignored(where, raw, "not an object")
+        return SamplingParams()
+    values = dict(raw)
+    if "stop" in values and not (isinstance(values["stop"], list)
+                                 and all(isinstance(s, str) for s in values["stop"])):
+        _ignored(f"{where}.stop", values.pop("stop"), "not a list of texts")
+    while True:  # each round drops one unusable field, so this ends
+        try:
+            return SamplingParams.from_dict(values).validated()
+        except InvalidParameterError as exc:
+            _ignored(f"{where}.{exc.field}", values.pop(exc.field, None), str(exc))
+
+
+def _usable_presets(raw: Any) -> dict[str, dict[str, Any]]:
+    """Named sampling presets; an unusable one is left out (and logged), not the file."""
+    if not isinstance(raw, dict):
+        _ignored("presets", raw, "not an object")
+        return {}
+    presets = {}
+    for name, values in raw.items():
+        try:
+            if not isinstance(values, dict):
+                raise InvalidParameterError(name, "not an object")
+            if "stop" in values and not isinstance(values["stop"], list):
+                raise InvalidParameterError("stop", "not a list")
+            presets[name] = SamplingParams.from_dict(values).validated().to_dict()
+        except (InvalidParameterError, TypeError) as exc:
+            _ignored(f"presets[{name!r}]", values, str(exc))
+    return presets
+
+
+def _usable_folders(raw: Any) -> dict[str, str]:
+    """Remembered folders are a convenience: each entry that is not text is dropped."""
+    if not isinstance(raw, dict):
+        _ignored("file_dialog_folders", raw, "not an object")
+        return {}
+    kept = {k: v for k, v in raw.items()
+            if isinstance(k, str) and isinstance(v, str) and len(v) <= 100_000}
+    if len(kept) != len(raw):
+        _ignored("file_dialog_folders", {k: raw[k] for k in raw if k not in kept},
+                 "not a folder name")
+    return kept
 
 
 def load_settings(path: Path) -> Settings:
@@ -148,7 +216,8 @@ def load_settings(path: Path) -> Settings:
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise ValueError("settings must be a JSON object")
-        if int(data.get("schema_version", 0)) > SCHEMA_VERSION:
+        version = data.get("schema_version", 0)
+        if isinstance(version, int) and version > SCHEMA_VERSION:
             raise ValueError("settings were written by a newer chatdesk")
         return Settings.from_dict(data)
     except (ValueError, TypeError, InvalidParameterError) as exc:

@@ -627,23 +627,37 @@ def search_gguf_repos(text: str, limit: int = 50) -> list[str]:
     """Repository ids on the Hub (or a mirror at HF_ENDPOINT) matching text, with GGUF files."""
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import check_hub_reachable, current_endpoint
+    from chatdesk.core.downloads import (
+        check_hub_reachable,
+        current_endpoint,
+        is_valid_repo_id,
+        quiet_hub,
+    )
 
     endpoint = current_endpoint()
     check_hub_reachable(endpoint)  # "offline" at once, not after ~23 s of retries
+    quiet_hub()  # no telemetry request, as for downloads
     api = HfApi(endpoint=endpoint)
-    return [m.id for m in api.list_models(search=text, filter="gguf", limit=limit)]
+    return [m.id for m in api.list_models(search=text, filter="gguf", limit=limit)
+            if is_valid_repo_id(m.id)]  # a search answer is data from the network
 
 
 def gguf_files_in(repo_id: str) -> list[str]:
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import check_hub_reachable, current_endpoint
+    from chatdesk.core.downloads import (
+        check_hub_reachable,
+        current_endpoint,
+        is_safe_repo_path,
+        quiet_hub,
+    )
 
     endpoint = current_endpoint()
     check_hub_reachable(endpoint)
+    quiet_hub()
     api = HfApi(endpoint=endpoint)
-    return sorted(f for f in api.list_repo_files(repo_id) if f.lower().endswith(".gguf"))
+    return sorted(f for f in api.list_repo_files(repo_id)
+                  if f.lower().endswith(".gguf") and is_safe_repo_path(f))
 
 
 def hub_error_message(error: BaseException) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import socket
 import sys
@@ -82,6 +83,7 @@ class Faults:
     throttle_bps: float | None = None
     stall_after: int | None = None  # send this many body bytes, then go silent
     ignore_range: bool = False     # answer Range requests with 200 and the whole file
+    hide_size: bool = False        # announce no size: no X-Linked-Size, no Content-Length
 
 
 @dataclass
@@ -230,6 +232,7 @@ def _sha256_of(path: Path) -> str:
 
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 _CDN = re.compile(r"^/cdn/(?P<sha>[0-9a-f]{64})$")
+_TREE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -264,6 +267,13 @@ class _Handler(BaseHTTPRequestHandler):
         if match := _RESOLVE.match(path):
             self._resolve(unquote(match["repo"]), unquote(match["rev"]),
                           unquote(match["file"]), body=body)
+        elif path == "/api/models":  # a search: every repo, as the Hub lists them
+            self._reply_json([{"id": repo_id, "modelId": repo_id} for repo_id in self.hub.repos])
+        elif match := _TREE.match(path):
+            repo = self.hub.repos.get(unquote(match["repo"]))
+            self._reply_json([{"type": "file", "path": name, "size": entry.size,
+                               "oid": entry.git_sha1} for name, entry in repo.files.items()]
+                             if repo else [])
         elif match := _CDN.match(path):
             blob = self.hub._find_blob(match["sha"])
             if blob is None:
@@ -272,6 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_file(blob, body=body)
         else:
             self._fail_unexpected()
+
+    def _reply_json(self, value: object) -> None:
+        self._reply(200, {"Content-Type": "application/json"}, json.dumps(value).encode())
 
     def _fail_unexpected(self) -> None:
         self.hub._unexpected(f"{self.command} {self.path}")
@@ -301,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Location": f"{self.hub.cdn}/cdn/{entry.sha256}",
                 "X-Repo-Commit": repo.commit,
                 "X-Linked-Etag": f'"{entry.sha256}"',
-                "X-Linked-Size": str(entry.size),
+                **({} if self.hub.faults.hide_size else {"X-Linked-Size": str(entry.size)}),
                 "ETag": '"0123456789abcdef0123456789abcdef01234567"',  # the pointer's
             }, b"", include_body=body)
         else:
@@ -344,7 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = max(0, end - start + 1)
         row = self._log_row(status)
         self.send_response(status)
-        self.send_header("Content-Length", str(length))
+        if faults.hide_size:  # the body ends when the connection closes (HTTP/1.0)
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
         if "ETag" not in (extra or {}):
             self.send_header("ETag", f'"{entry.sha256}"')

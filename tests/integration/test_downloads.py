@@ -26,6 +26,7 @@ from chatdesk.core.downloads import (
     download_model,
     partial_downloads,
 )
+from chatdesk.core.model_store import DISK_RESERVE_BYTES
 
 pytestmark = pytest.mark.integration
 
@@ -370,6 +371,39 @@ def test_not_enough_disk_space(hub: FakeHub, models_dir: Path,
     assert _only_files(models_dir) == []
 
 
+def test_a_download_of_unknown_size_stops_before_filling_the_disk(
+        hub: FakeHub, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No size announced: nothing can be checked before starting, so free space is checked
+    while writing. The disk "fills" as the partial grows (a fake free-space reading)."""
+    data = payload(24 * MiB)
+    hub.add_file(REPO, "nosize.gguf", data=data)
+    hub.faults.hide_size = True
+    part = models_dir / ".partial" / "nosize.gguf.part"
+    headroom = 10 * MiB
+
+    def free_space(path: Path) -> int:
+        written = part.stat().st_size if part.exists() else 0
+        return DISK_RESERVE_BYTES + headroom - written
+
+    monkeypatch.setattr(downloads, "free_disk_bytes", free_space)
+    with pytest.raises(DownloadError, match=r"^the disk is nearly full \(.* free in .*chatdesk "
+                                            r"keeps 256\.0 MiB free\), so the download stopped "
+                                            r".*was kept: free some space and run the same "
+                                            r"download again to resume it, or delete it with "
+                                            r"`chatdesk models remove nosize\.gguf`$"):
+        download_model(REPO, "nosize.gguf", models_dir, sha256=_sha(data))
+    kept = part.stat().st_size
+    assert 0 < kept <= headroom  # it stopped above the reserve
+    assert not (models_dir / "nosize.gguf").exists()
+
+    # Space again: the same download resumes from the kept bytes and completes.
+    monkeypatch.setattr(downloads, "free_disk_bytes", lambda path: 1 << 40)
+    hub.reset_log()
+    path = download_model(REPO, "nosize.gguf", models_dir, sha256=_sha(data))
+    assert path.read_bytes() == data
+    assert [r.range for r in hub.requests("GET")] == [f"bytes={kept}-"]
+
+
 def test_offline_server_fails_fast(monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -445,6 +479,51 @@ def test_bad_arguments(models_dir: Path) -> None:
         download_model(REPO, "../", models_dir)
     with pytest.raises(DownloadError, match="invalid repository id"):
         download_model("not a repo!", "a.gguf", models_dir)
+
+
+UNSAFE_FILES = ["../../x.gguf", "../x.gguf", "sub/../../x.gguf", "/abs/x.gguf", "a\\b.gguf",
+                "..\\..\\x.gguf", "a//b.gguf", "./x.gguf", "sub/./x.gguf", "x.gguf/", "",
+                "x.gguf?download=1", "x.gguf#frag", "%2e%2e/x.gguf", "x\x00.gguf"]
+
+
+@pytest.mark.parametrize("filename", UNSAFE_FILES)
+def test_a_file_path_that_leaves_the_repository_is_refused_before_any_request(
+        hub: FakeHub, models_dir: Path, filename: str) -> None:
+    """`--file ../../x.gguf` changed which URL was fetched, and sent the token there."""
+    hub.add_file(REPO, "x.gguf", data=payload(1000))
+    with pytest.raises(DownloadError, match=r"^invalid file name"):
+        download_model(REPO, filename, models_dir)
+    assert hub.served == [] and hub.unexpected == []  # no request at all, so no token
+
+
+@pytest.mark.parametrize(("repo", "revision"), [("org/..", "main"), ("../org/x", "main"),
+                                                ("a/b/c", "main"), (REPO, "../../x"),
+                                                (REPO, "/main"), (REPO, "a//b")])
+def test_a_repository_or_revision_that_moves_the_url_is_refused(
+        hub: FakeHub, models_dir: Path, repo: str, revision: str) -> None:
+    with pytest.raises(DownloadError, match=r"^invalid (repository id|revision)"):
+        download_model(repo, "x.gguf", models_dir, revision=revision)
+    assert hub.served == []
+
+
+def test_a_file_in_a_folder_of_the_repository_still_downloads(hub: FakeHub,
+                                                              models_dir: Path) -> None:
+    data = payload(2000)
+    hub.add_file(REPO, "Q4_K_M/model.gguf", data=data)
+    assert download_model(REPO, "Q4_K_M/model.gguf", models_dir).read_bytes() == data
+
+
+def test_hub_search_results_that_leave_the_repository_are_never_offered(hub: FakeHub) -> None:
+    """Search answers are network data: unsafe repo ids and file paths are left out."""
+    from chatdesk.ui.models_dialog import gguf_files_in, search_gguf_repos
+
+    for name in ("good.gguf", "sub/also-good.gguf", "../../evil.gguf", "a//b.gguf",
+                 "..\\evil.gguf", "readme.md"):
+        hub.add_file(REPO, name, data=b"x")
+    hub.repos["../evil"] = hub.repos[REPO]
+    hub.repos["evil/.."] = hub.repos[REPO]
+    assert search_gguf_repos("tiny") == [REPO]
+    assert gguf_files_in(REPO) == ["good.gguf", "sub/also-good.gguf"]
 
 
 def test_one_download_of_a_file_at_a_time(hub: FakeHub, models_dir: Path) -> None:

@@ -183,6 +183,16 @@ def test_download_usage_errors(env: dict[str, str], data_dir: Path, catalog: Pat
     assert neither.returncode == 2 and "--file" in _one_line(neither.stderr)
 
 
+def test_download_file_outside_the_repository_is_refused(env: dict[str, str], data_dir: Path,
+                                                         hub: FakeHub) -> None:
+    """`--file ../../x.gguf` once changed which URL was fetched and sent the token there."""
+    hub.add_file(REPO, "x.gguf", data=payload(1000))
+    result = run_cli(env, data_dir, "download", "--repo", REPO, "--file", "../../x.gguf")
+    assert result.returncode == 1
+    assert "invalid file name '../../x.gguf'" in _one_line(result.stderr)
+    assert hub.served == []
+
+
 def _start_throttled_download(hub: FakeHub, env: dict[str, str], data_dir: Path,
                               models_dir: Path, size: int) -> tuple[subprocess.Popen, Path]:
     hub.add_file(REPO, "slow.gguf", data=payload(size, seed=3))

@@ -14,10 +14,9 @@ thread that opened it; to keep the UI responsive run exports in a worker with it
 
 from __future__ import annotations
 
-import json
+import itertools
 import sqlite3
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from chatdesk.core.exchange.duplicates import ImportResult, fingerprint, split_n
 from chatdesk.core.exchange.filenames import filename_for, safe_stem, write_new_file
 from chatdesk.core.exchange.html import render_html
 from chatdesk.core.exchange.markdown import render_markdown
+from chatdesk.core.exchange.reading import first_char, open_import, read_document, stream_items
 from chatdesk.core.exchange.text import render_text
 from chatdesk.core.history import HistoryError, HistoryStore
 
@@ -153,46 +153,26 @@ def export_all(history: HistoryStore, fmt: str, out_dir: Path) -> list[Path]:
 
 
 # -- import -------------------------------------------------------------------------------
-def _read_json(path: Path) -> Any:
-    """Parse a .json file, or the conversations.json inside a ChatGPT export .zip."""
-    name = path.name
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                inner = [n for n in archive.namelist()
-                         if n.rsplit("/", 1)[-1] == "conversations.json"]
-                if not inner:
-                    raise ExchangeError(f"{name} is a zip file without a conversations.json.")
-                raw = archive.read(inner[0])
-                name = f"{name}/{inner[0]}"
-        else:
-            raw = path.read_bytes()
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ExchangeError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}.") \
-            from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ExchangeError(f"{name} is not UTF-8 text, so not a chat export.") from exc
-    if not text.strip():
-        raise ExchangeError(f"{name} is empty.")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ExchangeError(f"{name} is not valid JSON (line {exc.lineno}, column "
-                            f"{exc.colno}: {exc.msg}); was it cut short?") from exc
-    except RecursionError as exc:
-        raise ExchangeError(f"{name} is nested too deeply to be a chat export.") from exc
-
-
 def parse_file(path: Path) -> list[dict[str, Any]]:
-    """Every conversation a file holds, validated, as ``import_conversation`` arguments."""
+    """Every conversation a file holds, validated, as ``import_conversation`` arguments.
+
+    A ChatGPT export (a JSON list, maybe in a zip) is streamed one conversation at a time;
+    zip members that would expand too far are refused first (reading.py).
+    """
     path = Path(path)
-    value = _read_json(path)
-    if json_format.is_ours(value):
-        return [json_format.parse_document(value, path.name)]
-    if chatgpt.looks_like_chatgpt(value):
-        return chatgpt.parse_export(value, path.name)
+    with open_import(path) as (stream, name):
+        start = first_char(stream)
+        if not start:
+            raise ExchangeError(f"{name} is empty.")
+        if start == b"[":
+            items = stream_items(stream, name)
+            first = next(items, None)
+            if chatgpt.looks_like_chatgpt([first]):
+                return chatgpt.parse_export(itertools.chain([first], items), path.name)
+        else:
+            value = read_document(stream, name)
+            if json_format.is_ours(value):
+                return [json_format.parse_document(value, path.name)]
     raise ExchangeError(f"{path.name} is neither a chatdesk export nor a ChatGPT "
                         "conversations.json.")
 

@@ -11,6 +11,7 @@ is not text (code-interpreter input, browsing results, images only, empty parts)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -137,16 +138,25 @@ def parse_conversation(raw: Any, index: int) -> dict[str, Any] | None:
             (models[-1] if models else None)}
 
 
-def parse_export(value: Any, source: str) -> list[dict[str, Any]]:
-    """Every conversation with visible text, validated before anything is written."""
-    if not isinstance(value, list):
+def parse_export(value: Iterable[Any], source: str) -> list[dict[str, Any]]:
+    """Every conversation with visible text, validated before anything is written.
+
+    ``value`` may be a stream of conversations (reading.stream_items): each is reduced to
+    its visible thread as it arrives, so the raw JSON of only one is held at a time.
+    """
+    if not isinstance(value, Iterable) or isinstance(value, (str, bytes, dict)):
         raise ExchangeError(f"{source} is not a ChatGPT conversations.json (expected a list "
                             "of conversations).")
-    if not value:
+    found: list[dict[str, Any]] = []
+    count = 0
+    for i, raw in enumerate(value):
+        count = i + 1
+        item = parse_conversation(raw, i)
+        if item is not None:
+            found.append(item)
+    if not count:
         raise ExchangeError(f"{source} contains no conversations.")
-    parsed = [parse_conversation(raw, i) for i, raw in enumerate(value)]
-    found = [item for item in parsed if item is not None]
     if not found:
-        raise ExchangeError(f"{source}: none of its {len(value)} conversations has any "
+        raise ExchangeError(f"{source}: none of its {count} conversations has any "
                             "visible text to import.")
     return found
