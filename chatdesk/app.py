@@ -187,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chatdesk.core.catalog import catalog_path, load_catalog
     from chatdesk.core.energy import EnergyMeter
     from chatdesk.core.engine import LlamaEngine
+    from chatdesk.core.prompt_cache import MIB, PromptCache
     from chatdesk.pdf_render import register as register_pdf_export
     from chatdesk.ui.theme import apply_theme
     from chatdesk.worker import EngineHost
@@ -200,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = open_history_or_recover(paths.database)
     if history is None:
         return 1
-    host = EngineHost(LlamaEngine(), paths.models_dir,
+    cache = PromptCache(paths.prompt_cache_dir, settings.prompt_cache_mb * MIB)
+    host = EngineHost(LlamaEngine(prompt_cache=cache), paths.models_dir,
                       meter=EnergyMeter(tdp_watts=settings.tdp_watts))
     window = build_window(host, paths, settings, load_catalog(catalog_path(args.catalog)),
                           history)

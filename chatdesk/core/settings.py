@@ -44,6 +44,7 @@ class Settings:
     currency: str | None = None  # None: the locale default's currency
     grid_g_per_kwh: float = 475.0  # world average, as codecarbon uses
     tdp_watts: float | None = None  # CPU TDP override for the estimate
+    prompt_cache_mb: int = 2048  # conversations' KV states kept on disk; 0 switches it off
     # A cloud API's price to compare with, entered by the user with the date it was read
     # (none is built in: such prices change too often). Both prices None: no comparison.
     cloud_name: str = ""
@@ -86,6 +87,10 @@ class Settings:
         if values.get("theme", "system") not in THEMES:
             values["theme"] = "system"
         _clean_cloud_fields(values)
+        cache_mb = values.get("prompt_cache_mb", 2048)
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, int) or cache_mb < 0:
+            log.warning("settings: ignoring prompt_cache_mb=%r (not a size in MB)", cache_mb)
+            values.pop("prompt_cache_mb", None)
         sampling = SamplingParams.from_dict(data.get("sampling") or {}).validated()
         return cls(**values, sampling=sampling)
 
