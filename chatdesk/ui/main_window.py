@@ -45,6 +45,7 @@ from chatdesk.session import (
 )
 from chatdesk.ui.chat import MessageItem, MessageView
 from chatdesk.ui.chat.items import message_item
+from chatdesk.ui.context_meter import ContextMeter
 from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
@@ -136,6 +137,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.chat_view, 1)
         layout.addWidget(self.edit_label)
         layout.addLayout(row)
+        self.context_meter = ContextMeter(self.session, self.input_box, center)
+        layout.addWidget(self.context_meter)
 
         self.right_panel = QWidget()
         right = QVBoxLayout(self.right_panel)
