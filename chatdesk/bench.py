@@ -255,8 +255,8 @@ def filler_messages(engine: LlamaEngine, driver: BenchDriver, target_tokens: int
     turn = 0
     while True:
         turn += 1
-        candidate = [*messages, ChatMessage("user", f"{topic} Part {turn}. {FILLER * 2}"),
-                     ChatMessage("assistant", f"Noted, part {turn}. {FILLER}")]
+        candidate = [*messages, ChatMessage("user", f"{topic} Part {turn}. {FILLER}"),
+                     ChatMessage("assistant", f"Noted, part {turn}.")]
         question = ChatMessage("user", f"What did the keeper write about {topic}?")
         count = driver.on_engine(lambda c=candidate, q=question: engine.count_prompt(
             [*c, q], 16))
@@ -387,8 +387,9 @@ def cache_ttfts(driver: BenchDriver, engine: LlamaEngine, cache: PromptCache, mo
 
     def start(key: str | None, cached: bool) -> None:
         def prepare() -> None:
-            engine.prompt_cache = cache if cached else None
+            engine.prompt_cache = None  # leave the last conversation without saving it
             engine.use_conversation(None, [])
+            engine.prompt_cache = cache if cached else None
             engine.reset_cache()
             cache.discard("bench-a")
             cache.discard("bench-b")
