@@ -213,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chatdesk.core.energy import EnergyMeter
     from chatdesk.core.engine import LlamaEngine
     from chatdesk.core.engine_switch import EngineSwitch
+    from chatdesk.core.prompt_cache import MIB, PromptCache
     from chatdesk.pdf_render import register as register_pdf_export
     from chatdesk.selftest import selftest_from_env
     from chatdesk.ui.app_icon import app_icon
@@ -230,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = open_history_or_recover(paths.database)
     if history is None:
         return 1
-    host = EngineHost(EngineSwitch(LlamaEngine()), paths.models_dir,
+    cache = PromptCache(paths.prompt_cache_dir, settings.prompt_cache_mb * MIB)
+    host = EngineHost(EngineSwitch(LlamaEngine(prompt_cache=cache)), paths.models_dir,
                       meter=EnergyMeter(tdp_watts=settings.tdp_watts))
     window = build_window(host, paths, settings, load_catalog(catalog_path(args.catalog)),
                           history)

@@ -9,6 +9,16 @@ Both run on the engine thread (raw through ``EngineHost.call``): llama.cpp's Ope
 keeps one thread team per calling thread, and two teams on one machine fight for its cores.
 The two alternate, so drift on a noisy machine hits both alike, and medians are reported.
 
+A warm-up pair (one raw run, one app run) goes first and is reported apart: the first
+decode after a load pays for page faults, buffers and the thread team, and would skew the
+medians. Prompt evaluation is compared the same way (``pp_app_vs_raw``: the app's time to
+first token on a 1,500-token prompt against raw ``llama_decode`` calls of the engine's own
+batch size). The prompt cache (core/prompt_cache.py) is measured on a conversation of
+about 2,000 tokens: the next turn's time to first token after closing and reopening the
+model, and after answering in another conversation and switching back, each divided by the
+same turn's when the model stayed on that conversation; the same with the cache off shows
+what it saves.
+
 Energy: an EnergyMeter (chatdesk.core.energy) measures each app run, after one idle
 baseline taken before any decode; ``watts`` is the app runs' joules over their seconds and
 ``joules_per_token`` their joules over the tokens they generated. ``energy_source`` says
@@ -46,6 +56,7 @@ from chatdesk.core.events import (
     TokenChunk,
 )
 from chatdesk.core.gguf_file import read_gguf_header
+from chatdesk.core.prompt_cache import PromptCache
 from chatdesk.core.sampling import GREEDY, SamplingParams
 from chatdesk.worker import EngineHost
 
@@ -60,6 +71,11 @@ TURN_QUESTIONS = (
     "What is the opposite of cold?", "How many days are in a week?",
     "What do bees make?", "What is frozen water called?",
 )
+PP_PROMPT_TOKENS = 1500
+CACHE_CONVERSATION_TOKENS = 2000
+FILLER = ("The harbour town woke early. Fishing boats left before dawn, the baker lit his "
+          "oven at four, and the lighthouse keeper wrote the wind, the tide and the colour "
+          "of the sea in a blue notebook that he kept on the table by the stairs. ")
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,23 @@ class BenchResult:
     ttft_ratio: float
     stop_latency_ms: float
     stop_latency_runs_ms: tuple[float, ...]
+    warmup_raw_tokens_per_s: float  # the first pair, kept out of the medians
+    warmup_app_tokens_per_s: float
+    app_engine_tokens_per_s: float  # decode speed inside the engine, before signals
+    pp_prompt_tokens: int
+    pp_raw_tokens_per_s: float
+    pp_app_tokens_per_s: float
+    pp_app_vs_raw: float
+    cache_conversation_tokens: int
+    ttft_never_closed_s: float
+    ttft_reopen_s: float
+    ttft_reopen_ratio: float
+    ttft_reopen_cache_off_s: float
+    ttft_reopen_ratio_cache_off: float
+    ttft_switch_s: float
+    ttft_switch_ratio: float
+    ttft_switch_cache_off_s: float
+    ttft_switch_ratio_cache_off: float
     llama_cpp_python: str
     energy_source: str  # 'rapl', 'nvml', 'powermetrics' or 'estimate' ('+'-joined if several)
     watts: float  # average over the app runs
@@ -183,12 +216,12 @@ class BenchDriver(QObject):
             raise value
         return value
 
-    def chat(self, messages: list[ChatMessage],
-             params: SamplingParams) -> tuple[float, GenerationResult]:
+    def chat(self, messages: list[ChatMessage], params: SamplingParams,
+             conversation_key: str | None = None) -> tuple[float, GenerationResult]:
         """One answer; returns (seconds from sending to the first token's arrival, result)."""
         self._reset()
         sent = time.perf_counter()
-        self.host.generate(messages, params)
+        self.host.generate(messages, params, conversation_key)
         self._wait_idle()
         assert self.result is not None
         ttft = self.chunks[0][0] - sent if self.chunks else float("nan")
@@ -200,12 +233,56 @@ class BenchDriver(QObject):
         return (c1.tokens_so_far - c0.tokens_so_far) / (t1 - t0)
 
 
-def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
+def raw_prompt_tokens_per_s(llama: Any, prompt: list[int], n_batch: int) -> float:
+    """Prompt evaluation of the bare C API: the prompt in ``llama_decode`` calls of
+    ``n_batch`` tokens, then the first token sampled (as an answer needs it)."""
+    import llama_cpp as lc
+
+    ctx = llama._ctx.ctx
+    lc.llama_memory_clear(lc.llama_get_memory(ctx), True)
+    sampler = lc.llama_sampler_init_greedy()
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(prompt), n_batch):
+            chunk = prompt[start:start + n_batch]
+            array = (lc.llama_token * len(chunk))(*chunk)
+            if lc.llama_decode(ctx, lc.llama_batch_get_one(array, len(chunk))) != 0:
+                raise RuntimeError("llama_decode failed on the prompt")
+        lc.llama_sampler_sample(sampler, ctx, -1)
+        return len(prompt) / (time.perf_counter() - started)
+    finally:
+        lc.llama_sampler_free(sampler)
+
+
+def filler_messages(engine: LlamaEngine, driver: BenchDriver, target_tokens: int,
+                    topic: str) -> list[ChatMessage]:
+    """A conversation of about ``target_tokens`` (counted by the model): user and assistant
+    turns of plain prose, the last one a user question."""
+    messages: list[ChatMessage] = []
+    turn = 0
+    while True:
+        turn += 1
+        candidate = [*messages, ChatMessage("user", f"{topic} Part {turn}. {FILLER}"),
+                     ChatMessage("assistant", f"Noted, part {turn}.")]
+        question = ChatMessage("user", f"What did the keeper write about {topic}?")
+        count = driver.on_engine(lambda c=candidate, q=question: engine.count_prompt(
+            [*c, q], 16))
+        if count.prompt_tokens > target_tokens or count.dropped_messages:
+            return [*messages, question]
+        messages = candidate
+
+
+def run_bench(model: Path, tokens: int, threads: int, runs: int,
+              cache_dir: Path | None = None) -> BenchResult:
+    import tempfile
+
     import llama_cpp
     from llama_cpp import Llama
 
     _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
-    engine = LlamaEngine()
+    scratch = tempfile.TemporaryDirectory(prefix="chatdesk-bench-")
+    cache = PromptCache(cache_dir or Path(scratch.name))
+    engine = LlamaEngine(cache)
     # chatml has no text stop strings, so every run generates exactly `tokens` tokens.
     options = LoadOptions(context_length=BENCH_CONTEXT, threads=threads, template_hint="chatml")
     driver = BenchDriver(engine, model.parent)
@@ -227,25 +304,36 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
         params = dataclasses.replace(GREEDY, max_tokens=tokens, ignore_eos=True)
         raw_runs: list[float] = []
         app_runs: list[float] = []
+        engine_runs: list[float] = []
         energy: list[tuple[EnergyReport, int]] = []
         meter.measure_idle()  # before any decode: OpenMP's idle teams spin for a while after
-        for _ in range(runs):
-            raw_runs.append(driver.on_engine(lambda: raw_tokens_per_s(raw, prompt, tokens)))
+        warmup: list[float] = []
+        for run in range(runs + 1):  # run 0 is the warm-up pair
+            raw_rate = driver.on_engine(lambda: raw_tokens_per_s(raw, prompt, tokens))
             driver.on_engine(engine.reset_cache)
             meter.start()  # the app run only: prompt evaluation and generation
             try:
                 _ttft, result = driver.chat(messages, params)
             finally:
                 report = meter.stop()
+            if run == 0:
+                warmup = [raw_rate, driver.received_tokens_per_s()]
+                continue
+            raw_runs.append(raw_rate)
             energy.append((report, result.generated_tokens))
             app_runs.append(driver.received_tokens_per_s())
+            engine_runs.append(result.generation_tokens_per_s)
         first, tenth = ten_turn_ttft(driver, engine)
         stops = [stop_latency_ms(driver, engine, messages) for _ in range(5)]
+        repeats = max(1, min(runs, 3))
+        pp = prompt_eval_rates(driver, engine, raw, repeats)
+        reopen = cache_ttfts(driver, engine, cache, model, options, repeats)
     finally:  # the engine thread must end whatever failed, or Qt aborts at exit
         meter.close()
         if raw is not None:
             driver.on_engine(raw.close)
         driver.host.shutdown()
+        scratch.cleanup()
     raw_median, app_median = statistics.median(raw_runs), statistics.median(app_runs)
     joules = sum(r.joules for r, _ in energy)
     seconds = sum(r.seconds for r, _ in energy)
@@ -255,10 +343,90 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int) -> BenchResult:
         prompt_tokens=len(prompt), raw_tokens_per_s=raw_median, app_tokens_per_s=app_median,
         app_vs_raw=app_median / raw_median, raw_runs=tuple(raw_runs), app_runs=tuple(app_runs),
         ttft_first_turn_s=first, ttft_tenth_turn_s=tenth, ttft_ratio=tenth / first,
+        warmup_raw_tokens_per_s=warmup[0], warmup_app_tokens_per_s=warmup[1],
+        app_engine_tokens_per_s=statistics.median(engine_runs),
+        pp_prompt_tokens=pp[0], pp_raw_tokens_per_s=pp[1], pp_app_tokens_per_s=pp[2],
+        pp_app_vs_raw=pp[2] / pp[1], cache_conversation_tokens=reopen["tokens"],
+        ttft_never_closed_s=reopen["never_closed"], ttft_reopen_s=reopen["reopen"],
+        ttft_reopen_ratio=reopen["reopen"] / reopen["never_closed"],
+        ttft_reopen_cache_off_s=reopen["reopen_off"],
+        ttft_reopen_ratio_cache_off=reopen["reopen_off"] / reopen["never_closed"],
+        ttft_switch_s=reopen["switch"],
+        ttft_switch_ratio=reopen["switch"] / reopen["never_closed"],
+        ttft_switch_cache_off_s=reopen["switch_off"],
+        ttft_switch_ratio_cache_off=reopen["switch_off"] / reopen["never_closed"],
         stop_latency_ms=statistics.median(stops), stop_latency_runs_ms=tuple(stops),
         llama_cpp_python=llama_cpp.__version__, energy_source=meter.source,
         watts=joules / seconds if seconds > 0 else 0.0,
         joules_per_token=joules / generated if generated else 0.0)
+
+
+def prompt_eval_rates(driver: BenchDriver, engine: LlamaEngine, raw: Any,
+                      repeats: int) -> tuple[int, float, float]:
+    """(prompt tokens, raw tokens/s, app tokens/s) on a ~1,500-token prompt, medians. The
+    app's figure is the prompt over the time to first token as the main thread saw it:
+    templating, tokenizing and the signal included."""
+    messages = filler_messages(engine, driver, PP_PROMPT_TOKENS, "the harbour")
+    prompt, _ = driver.on_engine(lambda: engine.fit_to_context(messages, 1))
+    n_batch = driver.on_engine(lambda: int(engine._loaded().n_batch))
+    params = dataclasses.replace(GREEDY, max_tokens=1, ignore_eos=True)
+    raws, apps = [], []
+    for _ in range(repeats):
+        raws.append(driver.on_engine(lambda: raw_prompt_tokens_per_s(raw, prompt, n_batch)))
+        driver.on_engine(engine.reset_cache)
+        ttft, result = driver.chat(messages, params)
+        apps.append(result.prompt_eval_tokens / ttft)
+    return len(prompt), statistics.median(raws), statistics.median(apps)
+
+
+def cache_ttfts(driver: BenchDriver, engine: LlamaEngine, cache: PromptCache, model: Path,
+                options: LoadOptions, repeats: int) -> dict[str, Any]:
+    """Medians of the next turn's time to first token in a ~2,000-token conversation:
+    never closed; after closing and reopening the model (as the app quits: the state is
+    saved on close, the memory copy forgotten, so it comes from disk); after answering in
+    another conversation and switching back; the last two with the cache off as well."""
+    turn_1 = filler_messages(engine, driver, CACHE_CONVERSATION_TOKENS, "the harbour")
+    other = filler_messages(engine, driver, CACHE_CONVERSATION_TOKENS, "the mountains")
+    answer = dataclasses.replace(GREEDY, max_tokens=16)
+    first_token = dataclasses.replace(GREEDY, max_tokens=2, ignore_eos=True)
+    _, reply = driver.chat(turn_1, answer)
+    turn_2 = [*turn_1, ChatMessage("assistant", reply.text),
+              ChatMessage("user", "And what did the baker do?")]
+    times: dict[str, list[float]] = {k: [] for k in (
+        "never_closed", "reopen", "reopen_off", "switch", "switch_off")}
+
+    def start(key: str | None, cached: bool) -> None:
+        def prepare() -> None:
+            engine.prompt_cache = None  # leave the last conversation without saving it
+            engine.use_conversation(None, [])
+            engine.prompt_cache = cache if cached else None
+            engine.reset_cache()
+            cache.discard("bench-a")
+            cache.discard("bench-b")
+        driver.on_engine(prepare)
+        driver.chat(turn_1, answer, key)
+
+    def reopen() -> None:
+        driver.on_engine(engine.close)  # saves the state, as the app's shutdown does
+        cache.forget_memory()  # a restart starts with nothing in memory
+        driver.on_engine(lambda: engine.load(model, options))
+
+    for _ in range(repeats):
+        start(None, cached=False)
+        times["never_closed"].append(driver.chat(turn_2, first_token)[0])
+        for cached, name in ((True, "reopen"), (False, "reopen_off")):
+            start("bench-a", cached)
+            reopen()
+            times[name].append(driver.chat(turn_2, first_token, "bench-a")[0])
+        for cached, name in ((True, "switch"), (False, "switch_off")):
+            start("bench-a", cached)
+            driver.on_engine(lambda: engine.save_state("bench-a"))  # leaving it, as the
+            driver.chat(other, answer, "bench-b")  # session does (not timed)
+            driver.on_engine(lambda: engine.save_state("bench-b"))
+            times[name].append(driver.chat(turn_2, first_token, "bench-a")[0])
+    driver.on_engine(lambda: setattr(engine, "prompt_cache", cache))
+    tokens = driver.on_engine(lambda: engine.count_prompt(turn_2, 16)).prompt_tokens
+    return {"tokens": tokens, **{k: statistics.median(v) for k, v in times.items()}}
 
 
 def ten_turn_ttft(driver: BenchDriver, engine: LlamaEngine,
@@ -332,6 +500,20 @@ def run_bench_command(args: argparse.Namespace) -> int:
               f"(median of {result.runs}, {result.tokens} tokens)")
         print(f"ttft     turn 1 {result.ttft_first_turn_s * 1000:.1f} ms · turn 10 "
               f"{result.ttft_tenth_turn_s * 1000:.1f} ms · ratio {result.ttft_ratio:.2f}")
+        print(f"warm-up  raw {result.warmup_raw_tokens_per_s:.1f} tok/s · app "
+              f"{result.warmup_app_tokens_per_s:.1f} tok/s (first pair, not in the medians)"
+              f" · engine-side decode {result.app_engine_tokens_per_s:.1f} tok/s")
+        print(f"prompt   raw {result.pp_raw_tokens_per_s:.0f} tok/s · app "
+              f"{result.pp_app_tokens_per_s:.0f} tok/s · app/raw {result.pp_app_vs_raw:.3f} "
+              f"({result.pp_prompt_tokens} tokens)")
+        print(f"cache    {result.cache_conversation_tokens}-token conversation, next turn: "
+              f"never closed {result.ttft_never_closed_s * 1000:.0f} ms · reopened "
+              f"{result.ttft_reopen_s * 1000:.0f} ms (ratio {result.ttft_reopen_ratio:.2f}; "
+              f"cache off {result.ttft_reopen_cache_off_s * 1000:.0f} ms, "
+              f"{result.ttft_reopen_ratio_cache_off:.2f}) · switched back "
+              f"{result.ttft_switch_s * 1000:.0f} ms (ratio {result.ttft_switch_ratio:.2f}; "
+              f"cache off {result.ttft_switch_cache_off_s * 1000:.0f} ms, "
+              f"{result.ttft_switch_ratio_cache_off:.2f})")
         print(f"stop     {result.stop_latency_ms:.1f} ms (median of 5)")
         print(f"energy   {result.watts:.1f} W · {result.joules_per_token:.3f} J/token "
               f"({result.energy_source}, app runs)")

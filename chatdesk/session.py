@@ -25,10 +25,12 @@ from chatdesk.core.energy.record import answer_energy_record
 from chatdesk.core.engine import LoadOptions
 from chatdesk.core.events import (
     AnswerDone,
+    ChatMessage,
     ErrorEvent,
     GenerationResult,
     LoadProgress,
     ModelInfo,
+    PromptCount,
     TokenChunk,
 )
 from chatdesk.core.history import HistoryError, HistoryStore, StoredMessage, ThreadMessage
@@ -42,6 +44,7 @@ from chatdesk.worker import EngineHost
 log = logging.getLogger(__name__)
 
 SAVE_STREAM_MS = 400  # how often a streaming answer's new text is written to the history
+IDLE_SAVE_MS = 1500  # quiet time after an answer before its KV state is saved to disk
 
 
 class SessionState(str, enum.Enum):
@@ -74,6 +77,14 @@ class AnswerFailed:
     answer_id: int
     model: str
     title: str
+
+
+@dataclass(frozen=True)
+class ContextCount:
+    """What sending the draft now would take of the context (the meter at the input box)."""
+
+    count: PromptCount
+    dropped: tuple[str, ...]  # the texts of the oldest messages that would be left out
 
 
 @dataclass
@@ -130,6 +141,8 @@ class ChatSession(QObject):
     answer_interrupted = Signal(int)  # answer id: kept as it was when the app closed
     conversations_changed = Signal()
     conversation_opened = Signal(object)  # conversation id or None (a new chat)
+    prompt_changed = Signal()  # the system prompt or sampling changed: recount the context
+    context_counted = Signal(object)  # ContextCount, for the latest count_context()
     error = Signal(str, str)  # title, message
 
     def __init__(self, host: EngineHost, history: HistoryStore, store: SettingsStore,
@@ -155,6 +168,12 @@ class ChatSession(QObject):
         self._save_timer = QTimer(self)
         self._save_timer.setInterval(SAVE_STREAM_MS)
         self._save_timer.timeout.connect(self.save_streamed_text)
+        self._idle_save = QTimer(self)
+        self._idle_save.setSingleShot(True)
+        self._idle_save.setInterval(IDLE_SAVE_MS)
+        self._idle_save.timeout.connect(self.save_conversation_state)
+        self._count: tuple[int, list[ChatMessage]] | None = None  # the count under way
+        self._count_wanted: str | None = None  # a draft to count once it returns
         worker = host.worker
         worker.progress.connect(self._on_progress)
         worker.loaded.connect(self._on_loaded)
@@ -162,6 +181,7 @@ class ChatSession(QObject):
         worker.text.connect(self._on_text)
         worker.done.connect(self._on_done)
         worker.answer_failed.connect(self._on_answer_failed)
+        worker.counted.connect(self._on_counted)
 
     # -- state --------------------------------------------------------------------------
     def _set_state(self, state: SessionState) -> None:
@@ -248,6 +268,7 @@ class ChatSession(QObject):
         conversation = self.history.get_conversation(conversation_id)
         if conversation is None:
             return False
+        self.save_conversation_state()
         self._leave_running_answer()
         self.conversation_id = conversation_id
         self.store.update(last_conversation_id=conversation_id)
@@ -262,6 +283,7 @@ class ChatSession(QObject):
         return True
 
     def new_chat(self) -> None:
+        self.save_conversation_state()
         self._leave_running_answer()
         self.conversation_id = None
         self.thread = []
@@ -318,6 +340,7 @@ class ChatSession(QObject):
     @_reports_history_errors
     def set_sampling(self, params: SamplingParams) -> None:
         self.sampling = params
+        self.prompt_changed.emit()
         if self.conversation_id is not None:
             self.history.update_conversation_settings(
                 self.conversation_id, settings={"sampling": params.to_dict()})
@@ -327,6 +350,7 @@ class ChatSession(QObject):
     @_reports_history_errors
     def set_system_prompt(self, text: str) -> None:
         self.system_prompt = text
+        self.prompt_changed.emit()
         if self.conversation_id is not None:
             self.history.update_conversation_settings(self.conversation_id, system_prompt=text)
         else:
@@ -401,7 +425,9 @@ class ChatSession(QObject):
         messages = prompt_messages(self.thread, parent_id, self.system_prompt)
         recorder = AnswerRecorder(self.history, self.conversation_id, parent_id,
                                   model=self.model.path, sampling=self.sampling)
-        request_id = self.host.generate(messages, self.sampling)
+        self._idle_save.stop()
+        request_id = self.host.generate(messages, self.sampling,
+                                        conversation_key=str(self.conversation_id))
         self._answer = _RunningAnswer(request_id, recorder, self.model.path)
         self._set_state(SessionState.WAITING)
         self.answer_started.emit(AnswerStarted(recorder.answer_id, self.model.path))
@@ -457,6 +483,7 @@ class ChatSession(QObject):
         stored = answer.recorder.finish(result, energy)
         for note in result.notes:  # e.g. a sampling field the server refused: said once
             self.error.emit("The server refused a setting", note)
+        self._idle_save.start()  # saved to disk once the user has been quiet a moment
         self._set_state(SessionState.IDLE if self.model is not None
                         else SessionState.LOADING)
         if answer.visible and stored.conversation_id == self.conversation_id:
@@ -497,6 +524,58 @@ class ChatSession(QObject):
                 return
         self.thread.append(_with_place(self.history, stored))
 
+    # -- the KV cache and the context meter ------------------------------------------------
+    @Slot()
+    def save_conversation_state(self) -> None:
+        """Have the engine thread save this conversation's KV state (when the model holds
+        it unsaved): after an answer once idle, and when the user leaves it. The worker
+        skips it when an answer is already waiting."""
+        self._idle_save.stop()
+        if self.conversation_id is not None and self.model is not None:
+            self.host.save_state(str(self.conversation_id))
+
+    def count_context(self, draft: str) -> None:
+        """Count, on the engine thread, what sending ``draft`` now would take of the
+        context; ``context_counted`` brings it. One count at a time: a draft typed while one
+        runs is counted when it returns."""
+        if self.model is None or self.state is SessionState.LOADING:
+            return
+        if self._count is not None:
+            self._count_wanted = draft
+            return
+        messages = self._draft_prompt(draft)
+        self._count = (self.host.count(messages, self.sampling.max_tokens), messages)
+
+    def _draft_prompt(self, draft: str) -> list[ChatMessage]:
+        """The messages ``send(draft)`` would give the engine (an edit replaces the edited
+        question and what followed it)."""
+        base = list(self.thread)
+        if self.editing_id is not None:
+            cut = next((i for i, m in enumerate(base) if m.id == self.editing_id), len(base))
+            base = base[:cut]
+        messages = [m.to_chat_message() for m in base if m.role != "system"]
+        if self.system_prompt.strip():
+            messages.insert(0, ChatMessage("system", self.system_prompt.strip()))
+        if draft.strip():
+            messages.append(ChatMessage("user", draft.strip()))
+        return messages
+
+    @Slot(object)
+    def _on_counted(self, count: PromptCount) -> None:
+        if self._count is None or count.request_id != self._count[0]:
+            return
+        messages = self._count[1]
+        self._count = None
+        wanted, self._count_wanted = self._count_wanted, None
+        if wanted is not None:
+            self.count_context(wanted)
+            return
+        if not count.context_length:  # it could not be counted (no model, a bad template)
+            return
+        first = 1 if messages and messages[0].role == "system" else 0
+        dropped = tuple(m.content for m in messages[first:first + count.dropped_messages])
+        self.context_counted.emit(ContextCount(count, dropped))
+
     # -- messages -------------------------------------------------------------------------
     @_reports_history_errors
     def switch_sibling(self, message_id: int, index: int) -> None:
@@ -524,7 +603,9 @@ class ChatSession(QObject):
     # -- closing --------------------------------------------------------------------------
     def close(self) -> None:
         """The app is closing: stop the answer and keep what it wrote, marked incomplete
-        (a late result from the stopped worker is then ignored)."""
+        (a late result from the stopped worker is then ignored). The engine saves the
+        conversation's KV state itself when the model is closed."""
+        self._idle_save.stop()
         answer = self._end_answer()
         if answer is None:
             return

@@ -13,6 +13,7 @@ Shutdown order (DESIGN.md): set stop -> the answer's generator closes -> ``Llama
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from chatdesk.core.events import (
     GenerationResult,
     LoadProgress,
     ModelInfo,
+    PromptCount,
     TokenChunk,
 )
 from chatdesk.core.gguf_file import InvalidModelFileError
@@ -60,6 +62,14 @@ class GenerateRequest:
     request_id: int
     messages: tuple[ChatMessage, ...]
     params: SamplingParams
+    conversation_key: str | None = None  # whose KV state to restore (core/prompt_cache.py)
+
+
+@dataclass(frozen=True)
+class CountRequest:
+    request_id: int
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int
 
 
 def _error_event(request_id: int, exc: BaseException, default_title: str) -> ErrorEvent:
@@ -81,6 +91,7 @@ class EngineWorker(QObject):
     text = Signal(object)  # TokenChunk
     done = Signal(object)  # AnswerDone: result and energy, the one end of an answer
     answer_failed = Signal(object)  # ErrorEvent (request_id: the answer's)
+    counted = Signal(object)  # PromptCount (request_id: the count's)
     idle = Signal()  # a request has been fully handled
 
     def __init__(self, engine: ChatEngine, models_dir: Path,
@@ -91,6 +102,10 @@ class EngineWorker(QObject):
         self.meter = meter
         self.stop_event = StopFlag()
         self.cancel_load = threading.Event()
+        # Answers asked for (written by the GUI thread only) and begun (engine thread only):
+        # a state save finding an answer queued behind it gives way.
+        self.answers_requested = 0
+        self.answers_begun = 0
 
     @Slot(object)
     def load(self, request: LoadRequest) -> None:
@@ -128,12 +143,14 @@ class EngineWorker(QObject):
             self.text.emit(TokenChunk(request.request_id, piece, tokens, now - first_at[0],
                                       context_used))
 
+        self.answers_begun += 1
         # A server's answer is not this machine's work: no meter, no laptop watts for it.
         meter = self.meter if getattr(self._engine, "measures_local_energy", True) else None
         if meter is not None:
             meter.start()
         try:
             try:
+                self._engine.use_conversation(request.conversation_key, request.messages)
                 result: GenerationResult = self._engine.chat(
                     request.messages, request.params, self.stop_event, on_text,
                     request.request_id)
@@ -142,6 +159,32 @@ class EngineWorker(QObject):
             self.done.emit(AnswerDone(request.request_id, result, report))
         except Exception as exc:
             self.answer_failed.emit(_error_event(request.request_id, exc, "The answer failed"))
+        finally:
+            self.idle.emit()
+
+    @Slot(object)
+    def save_state(self, key: str) -> None:
+        """Save conversation ``key``'s KV state (when the cache holds it, unsaved) unless
+        an answer is waiting: the next answer is never delayed by a save."""
+        try:
+            if self.answers_requested > self.answers_begun:
+                log.debug("state save of %s skipped: an answer is waiting", key)
+            else:
+                self._engine.save_state(key)
+        except Exception:
+            log.exception("saving the KV state failed")
+        finally:
+            self.idle.emit()
+
+    @Slot(object)
+    def count(self, request: CountRequest) -> None:
+        """Count a prompt with the loaded model's tokenizer (the context meter)."""
+        try:
+            count = self._engine.count_prompt(request.messages, request.max_tokens)
+            self.counted.emit(dataclasses.replace(count, request_id=request.request_id))
+        except Exception as exc:  # no model, a template error: the meter shows nothing
+            log.debug("counting the prompt failed: %s", exc)
+            self.counted.emit(PromptCount(0, 0, 0, 0, request_id=request.request_id))
         finally:
             self.idle.emit()
 
@@ -172,6 +215,8 @@ class EngineHost(QObject):
     _load_requested = Signal(object)
     _generate_requested = Signal(object)
     _call_requested = Signal(object)
+    _save_requested = Signal(object)
+    _count_requested = Signal(object)
     _close_requested = Signal()
 
     def __init__(self, engine: ChatEngine, models_dir: Path, parent: QObject | None = None,
@@ -181,6 +226,8 @@ class EngineHost(QObject):
         self._load_requested.connect(self.worker.load)
         self._generate_requested.connect(self.worker.generate)
         self._call_requested.connect(self.worker.call)
+        self._save_requested.connect(self.worker.save_state)
+        self._count_requested.connect(self.worker.count)
         self._close_requested.connect(self.worker.close)
         self._next_request_id = 0
         self._host = ThreadHost(self.worker, "chatdesk-engine")
@@ -196,11 +243,26 @@ class EngineHost(QObject):
         self._load_requested.emit(LoadRequest(request_id, path, options))
         return request_id
 
-    def generate(self, messages: Sequence[ChatMessage], params: SamplingParams) -> int:
-        """Queue an answer; returns its request id (chunks of older requests can be told apart)."""
+    def generate(self, messages: Sequence[ChatMessage], params: SamplingParams,
+                 conversation_key: str | None = None) -> int:
+        """Queue an answer; returns its request id (chunks of older requests can be told
+        apart). ``conversation_key`` names the conversation, so its saved KV state is
+        restored first."""
         request_id = self._new_id()
         self.worker.stop_event.clear()
-        self._generate_requested.emit(GenerateRequest(request_id, tuple(messages), params))
+        self.worker.answers_requested += 1
+        self._generate_requested.emit(GenerateRequest(request_id, tuple(messages), params,
+                                                      conversation_key))
+        return request_id
+
+    def save_state(self, conversation_key: str) -> None:
+        """Queue a save of that conversation's KV state on the engine thread."""
+        self._save_requested.emit(conversation_key)
+
+    def count(self, messages: Sequence[ChatMessage], max_tokens: int) -> int:
+        """Queue a token count of this prompt; ``worker.counted`` brings it back."""
+        request_id = self._new_id()
+        self._count_requested.emit(CountRequest(request_id, tuple(messages), max_tokens))
         return request_id
 
     def call(self, job: Callable[[], None]) -> None:

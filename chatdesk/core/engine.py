@@ -30,9 +30,16 @@ from chatdesk.core.chat_template import (
     choose_template,
     render_prompt,
 )
-from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo, StopReason
+from chatdesk.core.events import (
+    ChatMessage,
+    GenerationResult,
+    ModelInfo,
+    PromptCount,
+    StopReason,
+)
 from chatdesk.core.gguf_file import GGUFHeader, read_gguf_header
 from chatdesk.core.gpu_memory import GpuMemory
+from chatdesk.core.prompt_cache import PromptCache, SavedState, fingerprint
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 from chatdesk.core.stop_strings import StopStringFilter
@@ -108,6 +115,17 @@ class ChatEngine(Protocol):
              request_id: int = 0) -> GenerationResult: ...
 
     def close(self) -> None: ...
+
+    def use_conversation(self, key: str | None, messages: Sequence[ChatMessage]) -> int: ...
+
+    def save_state(self, key: str | None = None) -> bool: ...
+
+    def count_prompt(self, messages: Sequence[ChatMessage], max_tokens: int) -> PromptCount: ...
+
+
+def answer_room(n_ctx: int, max_tokens: int) -> int:
+    """Tokens of the context kept free for the answer when older turns are dropped."""
+    return max(16, min(max_tokens, n_ctx // 4))
 
 
 def default_threads() -> int:
@@ -233,6 +251,20 @@ def skip_llama_chat_formatters() -> Iterator[None]:
         chat_format.Jinja2ChatFormatter = original  # type: ignore[misc]
 
 
+def _warm_up(llama: Any) -> None:
+    """Decode one token and forget it, as llama.cpp's own server does after a load: the
+    first decode of a fresh context costs up to seconds (buffers, thread team, weight
+    pages), and it belongs to loading, not to the next answer's time to first token."""
+    import llama_cpp
+
+    bos = llama._model.token_bos()
+    token = (llama_cpp.llama_token * 1)(bos if bos >= 0 else 0)
+    if llama_cpp.llama_decode(llama._ctx.ctx, llama_cpp.llama_batch_get_one(token, 1)) != 0:
+        log.warning("the warm-up decode failed; the first answer pays for it")
+    llama._ctx.kv_cache_clear()
+    llama.reset()
+
+
 class _TokenText:
     """Token ids to text, never splitting a UTF-8 character across two chunks."""
 
@@ -265,15 +297,32 @@ class _TokenText:
         return self._decoder.decode(b"", final=True)
 
 
+@dataclass
+class _ConversationState:
+    """Whose conversation the KV cache holds, and what of it is saved already."""
+
+    key: str | None = None
+    system_prompt: str = ""
+    saved_tokens: tuple[int, ...] | None = None  # what the cache has for ``key`` (clean)
+    thread: int | None = None  # the engine thread: the one that loaded the model
+    model_file: tuple[str, int, int] = ("", 0, 0)  # path, size, mtime_ns at load
+
+
+def _system_prompt(messages: Sequence[ChatMessage]) -> str:
+    return messages[0].content if messages and messages[0].role == "system" else ""
+
+
 class LlamaEngine:
     """A real llama.cpp model behind the ChatEngine interface."""
 
-    def __init__(self) -> None:
+    def __init__(self, prompt_cache: PromptCache | None = None) -> None:
         self._llama: Any = None
         self._header: GGUFHeader | None = None
         self._info: ModelInfo | None = None
         self._template: ChatTemplate | None = None
         self._specials: SpecialTexts | None = None
+        self.prompt_cache = prompt_cache  # None: KV states are never saved or restored
+        self._state = _ConversationState()
 
     @property
     def info(self) -> ModelInfo | None:
@@ -327,8 +376,12 @@ class LlamaEngine:
             if cancel is not None and cancel.is_set():
                 raise ModelLoadError("Loading was cancelled.") from exc
             raise ModelLoadError(self._load_failure_message(header, options, exc)) from exc
+        _warm_up(llama)
         self._llama = llama
         self._header = header
+        stat = path.stat()
+        self._state = _ConversationState(thread=threading.get_ident(),
+                                         model_file=(str(path), stat.st_size, stat.st_mtime_ns))
         self._template = choose_template(header.chat_template, options.template_hint,
                                          model_name=header.name)
         offloaded = 0 if gpu_layers == 0 else (
@@ -372,6 +425,7 @@ class LlamaEngine:
     def close(self) -> None:
         """Free the model's memory now, not whenever the garbage collector runs."""
         if self._llama is not None:
+            self.save_state()  # the app quits or switches models: keep the conversation
             self._llama.close()
             log.info("closed %s", self._info.path if self._info else "model")
         self._llama = None
@@ -379,12 +433,115 @@ class LlamaEngine:
         self._info = None
         self._template = None
         self._specials = None
+        self._state = _ConversationState()
 
     def reset_cache(self) -> None:
         """Forget the KV cache, so the next answer evaluates its whole prompt (benchmarks)."""
         llama = self._loaded()
         llama.reset()
         llama._ctx.kv_cache_clear()
+
+    # -- the KV cache across conversations and restarts (core/prompt_cache.py) ------------
+    def state_fingerprint(self, system_prompt: str) -> str:
+        """What a saved state depends on: the model file as loaded, the context settings,
+        the template, the system prompt and this llama.cpp build."""
+        import llama_cpp
+
+        llama = self._loaded()
+        assert self._template is not None
+        params = llama.context_params
+        return fingerprint({
+            "model": self._state.model_file, "n_ctx": int(llama.n_ctx()),
+            "type_k": int(params.type_k), "type_v": int(params.type_v), "swa_full": True,
+            "template": [self._template.name, self._template.jinja,
+                         list(self._template.stop_strings)],
+            "system_prompt": system_prompt, "llama_cpp": llama_cpp.__version__})
+
+    def _on_engine_thread(self, what: str) -> None:
+        if self._state.thread is not None and self._state.thread != threading.get_ident():
+            raise RuntimeError(f"{what} must run on the engine thread (the one that "
+                               "loaded the model)")
+
+    def use_conversation(self, key: str | None, messages: Sequence[ChatMessage]) -> int:
+        """Before answering in conversation ``key``: when the KV cache holds another one,
+        save that one (unless saved already) and restore ``key``'s saved state. Returns
+        the number of tokens restored (0: none; the prompt is evaluated as usual)."""
+        if self._llama is None:
+            return 0
+        self._on_engine_thread("use_conversation")
+        state = self._state
+        if key == state.key:
+            if _system_prompt(messages) != state.system_prompt:
+                state.system_prompt = _system_prompt(messages)
+                state.saved_tokens = None
+            return 0
+        self.save_state()
+        state.key, state.system_prompt = key, _system_prompt(messages)
+        state.saved_tokens = None
+        return self.restore_state() if key is not None else 0
+
+    def save_state(self, key: str | None = None) -> bool:
+        """Save the KV cache of the conversation it holds (when ``key`` is given, only if
+        it is that one). Nothing is written when that state is saved already. True when
+        the state was saved now."""
+        state, cache, llama = self._state, self.prompt_cache, self._llama
+        if cache is None or llama is None or state.key is None:
+            return False
+        if key is not None and key != state.key:
+            return False
+        self._on_engine_thread("save_state")
+        n_tokens = int(llama.n_tokens)
+        tokens = tuple(int(t) for t in llama.input_ids[:n_tokens])
+        if not tokens or tokens == state.saved_tokens:
+            return False
+        import llama_cpp
+
+        started = time.perf_counter()
+        ctx = llama._ctx.ctx
+        llama._ctx.kv_cache_seq_rm(0, n_tokens, -1)  # only what the tokens describe
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        if not 0 < written <= size:
+            log.warning("prompt cache: llama.cpp returned no state for %s", state.key)
+            return False
+        data = bytes(memoryview(buffer)[:written])
+        cache.put(state.key, SavedState(self.state_fingerprint(state.system_prompt), tokens,
+                                        data))
+        state.saved_tokens = tokens
+        log.info("prompt cache: saved %s (%d tokens, %d bytes) in %.0f ms", state.key,
+                 len(tokens), written, (time.perf_counter() - started) * 1000)
+        return True
+
+    def restore_state(self) -> int:
+        """Load the saved state of the current conversation into the KV cache; the
+        tokens restored (0 when there is none or it does not fit this context)."""
+        state, cache, llama = self._state, self.prompt_cache, self._llama
+        if cache is None or llama is None or state.key is None:
+            return 0
+        self._on_engine_thread("restore_state")
+        started = time.perf_counter()
+        saved = cache.get(state.key, self.state_fingerprint(state.system_prompt))
+        if saved is None or not 0 < len(saved.tokens) < int(llama.n_ctx()):
+            return 0
+        import llama_cpp
+
+        llama._ctx.kv_cache_clear()
+        source = ctypes.cast(ctypes.c_char_p(saved.data), ctypes.POINTER(ctypes.c_uint8))
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, source, len(saved.data), 0) == 0:
+            log.warning("prompt cache: llama.cpp refused the state of %s; ignored", state.key)
+            llama._ctx.kv_cache_clear()
+            llama.n_tokens = 0
+            cache.discard(state.key)
+            return 0
+        n_tokens = len(saved.tokens)
+        llama.input_ids[:n_tokens] = saved.tokens
+        llama.n_tokens = n_tokens
+        llama._requires_eval = True  # the logits are not restored: replay at least one token
+        state.saved_tokens = saved.tokens
+        log.info("prompt cache: restored %s (%d tokens) in %.0f ms", state.key, n_tokens,
+                 (time.perf_counter() - started) * 1000)
+        return n_tokens
 
     # -- chatting -----------------------------------------------------------------------
     def _loaded(self) -> Any:
@@ -437,7 +594,7 @@ class LlamaEngine:
         Returns (prompt tokens, number of messages dropped).
         """
         n_ctx = int(self._loaded().n_ctx())
-        budget = n_ctx - max(16, min(max_tokens, n_ctx // 4))
+        budget = n_ctx - answer_room(n_ctx, max_tokens)
         kept = list(messages)
         system = [kept.pop(0)] if kept and kept[0].role == "system" else []
         dropped = 0
@@ -465,6 +622,17 @@ class LlamaEngine:
             prompt_tokens=0, prompt_eval_tokens=0, prompt_eval_s=0.0, generated_tokens=0,
             generation_s=0.0, ttft_s=elapsed, total_s=elapsed, dropped_turns=0,
             context_used=int(llama.n_tokens), context_length=int(llama.n_ctx()))
+
+    def count_prompt(self, messages: Sequence[ChatMessage], max_tokens: int) -> PromptCount:
+        """What sending ``messages`` would take of the context: the same tokenization and
+        the same dropping of older turns as :meth:`chat` (the context meter shows it)."""
+        n_ctx = int(self._loaded().n_ctx())
+        room = answer_room(n_ctx, max_tokens)
+        try:
+            tokens, dropped = self.fit_to_context(messages, max_tokens)
+        except PromptTooLongError:
+            return PromptCount(len(self._tokenize(messages)), n_ctx, room, 0, too_long=True)
+        return PromptCount(len(tokens), n_ctx, room, dropped)
 
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
              stop: StopFlag, on_text: TextFn | None = None,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatdesk.core.engine import ChatEngine, LoadOptions, NoModelLoadedError, ProgressFn, TextFn
-from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo
+from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo, PromptCount
 from chatdesk.core.model_ref import is_remote
 from chatdesk.core.remote_engine import RemoteEngine
 from chatdesk.core.sampling import SamplingParams
@@ -66,9 +66,20 @@ class EngineSwitch:
             raise NoModelLoadedError("Load a model first.")
         return self._current.chat(messages, params, stop, on_text, request_id, **options)
 
+    def use_conversation(self, key: str | None, messages: Sequence[ChatMessage]) -> int:
+        return self._current.use_conversation(key, messages) if self._current else 0
+
+    def save_state(self, key: str | None = None) -> bool:
+        return self._current.save_state(key) if self._current else False
+
+    def count_prompt(self, messages: Sequence[ChatMessage], max_tokens: int) -> PromptCount:
+        if self._current is None:
+            raise NoModelLoadedError("Load a model first.")
+        return self._current.count_prompt(messages, max_tokens)
+
     def close(self) -> None:
         self.remote.close()
-        self.local.close()
+        self.local.close()  # the local engine saves its KV state before freeing the model
         self._current = None
 
     def __getattr__(self, name: str) -> Any:

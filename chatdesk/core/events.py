@@ -117,3 +117,16 @@ class ErrorEvent:
     request_id: int
     title: str
     message: str
+
+
+@dataclass(frozen=True)
+class PromptCount:
+    """What a prompt would take of the context, counted by the model's own tokenizer on
+    the rendered prompt (the context meter at the input box shows it)."""
+
+    prompt_tokens: int  # as it would be sent: older turns already dropped to fit
+    context_length: int
+    answer_room: int  # kept free for the answer
+    dropped_messages: int  # the oldest messages (after the system prompt) left out
+    too_long: bool = False  # even the last message alone leaves no room to answer
+    request_id: int = 0

@@ -18,7 +18,7 @@ import locale
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
@@ -535,3 +535,36 @@ def sampling_summary(sampling: Mapping[str, Any] | None) -> str:
             continue
         parts.append(f"{sampling_label(str(key))} {_sampling_value(value)}")
     return ", ".join(parts)
+
+
+# -- the context meter at the input box (ui/context_meter.py) ---------------------------
+def _count(n: int) -> str:
+    return _localize(f"{n:,}")
+
+
+def context_figure(prompt_tokens: int, context_length: int) -> str:
+    """'2,134 / 4,096 tokens': what sending now takes of the context."""
+    return f"{_count(prompt_tokens)} / {_count(context_length)} tokens"
+
+
+def dropped_turns_text(dropped: Sequence[str], too_long: bool = False) -> str:
+    """Which older messages sending now would leave out to fit ('' when none)."""
+    if too_long:
+        return "the message alone is too long for this context"
+    if not dropped:
+        return ""
+    first = " ".join(dropped[0].split())
+    first = first if len(first) <= 32 else first[:31].rstrip() + "…"
+    what = "the oldest message" if len(dropped) == 1 else \
+        f"the {len(dropped)} oldest messages"
+    return f"{what} (from “{first}”) will be left out to fit"
+
+
+def prompt_cache_text(prompt_tokens: int | None, evaluated: int | None) -> str:
+    """The last answer's prompt: how much came from the KV cache (in memory, restored from
+    disk or kept since the turn before) and how much was evaluated."""
+    if prompt_tokens is None or evaluated is None or prompt_tokens <= 0:
+        return ""
+    cached = max(0, prompt_tokens - evaluated)
+    return (f"last prompt: {_count(cached)} tokens from cache, "
+            f"{_count(evaluated)} evaluated")

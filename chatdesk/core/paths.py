@@ -24,6 +24,11 @@ class AppPaths:
     settings_file: Path
     logs_dir: Path
 
+    @property
+    def prompt_cache_dir(self) -> Path:
+        """Saved KV states of conversations (core/prompt_cache.py), beside the history."""
+        return self.database.parent / "prompt-cache"
+
     def ensure(self) -> AppPaths:
         """Create the directories; returns self so callers can chain."""
         for directory in (self.models_dir, self.database.parent, self.settings_file.parent,

@@ -49,7 +49,13 @@ from chatdesk.core.engine import (
     PromptTooLongError,
     TextFn,
 )
-from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo, StopReason
+from chatdesk.core.events import (
+    ChatMessage,
+    GenerationResult,
+    ModelInfo,
+    PromptCount,
+    StopReason,
+)
 from chatdesk.core.model_ref import RemoteModel, parse_remote
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.stop_flag import StopFlag
@@ -421,6 +427,19 @@ class RemoteEngine:
         report("Ready", 1.0)
         log.info("remote model ready: %s on %s", remote.model, remote.base_url)
         return self._info
+
+    # -- the prompt cache and the context meter: a server keeps its own KV cache ----------
+    def use_conversation(self, key: str | None, messages: Sequence[ChatMessage]) -> int:
+        """Nothing to restore here: the server reuses its own cache (0 tokens restored)."""
+        return 0
+
+    def save_state(self, key: str | None = None) -> bool:
+        return False  # no local KV state to keep
+
+    def count_prompt(self, messages: Sequence[ChatMessage], max_tokens: int) -> PromptCount:
+        """The server's tokenizer is not here: the context meter shows nothing rather than
+        a guess."""
+        raise EngineError("a server's model counts its prompt on the server")
 
     def close(self) -> None:
         if self._client is not None:

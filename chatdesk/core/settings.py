@@ -51,6 +51,7 @@ class Settings:
     currency: str | None = None  # None: the locale default's currency
     grid_g_per_kwh: float = 475.0  # world average, as codecarbon uses
     tdp_watts: float | None = None  # CPU TDP override for the estimate
+    prompt_cache_mb: int = 2048  # conversations' KV states kept on disk; 0 switches it off
     # A cloud API's price to compare with, entered by the user with the date it was read
     # (none is built in: such prices change too often). Both prices None: no comparison.
     cloud_name: str = ""
@@ -147,6 +148,7 @@ _RULES: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(rule) for name, rule in
     "sampling_advanced_open": bool,
     "stats_more_open": bool,
     "last_export_format": Annotated[str, Field(max_length=16)],
+    "prompt_cache_mb": Annotated[int, Field(ge=0, le=1_000_000)],  # 0: no prompt cache
 }.items()}
 
 

@@ -39,6 +39,7 @@ from chatdesk.session import (
 from chatdesk.ui.chat import MessageItem
 from chatdesk.ui.chat.items import message_item
 from chatdesk.ui.chat_column import ChatColumn
+from chatdesk.ui.context_meter import ContextMeter
 from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
@@ -93,6 +94,8 @@ class MainWindow(QMainWindow):
         self.edit_label, self.input_box = column.edit_label, column.input_box
         self.send_button, self.stop_button = column.send_button, column.stop_button
         self.empty_hint = column.empty_hint
+        self.context_meter = ContextMeter(self.session, self.input_box, column)
+        column.layout().addWidget(self.context_meter)  # under the box: what a send takes
         self.right_panel = SidePanel(self.session.store)
         self.sampling_panel = self.right_panel.sampling_panel
         self.stats_panel = self.right_panel.stats_panel

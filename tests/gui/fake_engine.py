@@ -20,7 +20,13 @@ from chatdesk.core.engine import (
     ProgressFn,
     TextFn,
 )
-from chatdesk.core.events import ChatMessage, GenerationResult, ModelInfo, StopReason
+from chatdesk.core.events import (
+    ChatMessage,
+    GenerationResult,
+    ModelInfo,
+    PromptCount,
+    StopReason,
+)
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 
@@ -67,6 +73,8 @@ class FakeEngine:
     chat_calls: list[tuple[tuple[ChatMessage, ...], SamplingParams, int]] = field(
         default_factory=list)
     close_calls: int = 0
+    conversations: list[str | None] = field(default_factory=list)  # use_conversation keys
+    saves: list[str | None] = field(default_factory=list)  # save_state keys
     threads_used: set[str] = field(default_factory=set)
     _info: ModelInfo | None = None
 
@@ -137,6 +145,23 @@ class FakeEngine:
             context_used=prompt_tokens + len(pieces),
             context_length=self._info.context_length,
         )
+
+    def use_conversation(self, key: str | None, messages: Sequence[ChatMessage]) -> int:
+        self.threads_used.add(threading.current_thread().name)
+        self.conversations.append(key)
+        return 0
+
+    def save_state(self, key: str | None = None) -> bool:
+        self.threads_used.add(threading.current_thread().name)
+        self.saves.append(key)
+        return False
+
+    def count_prompt(self, messages: Sequence[ChatMessage], max_tokens: int) -> PromptCount:
+        self.threads_used.add(threading.current_thread().name)
+        if self._info is None:
+            raise NoModelLoadedError("Load a model first.")
+        tokens = sum(len(m.content.split()) + 4 for m in messages)
+        return PromptCount(tokens, self._info.context_length, max_tokens, 0)
 
     def close(self) -> None:
         self.threads_used.add(threading.current_thread().name)

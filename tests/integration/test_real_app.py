@@ -71,7 +71,8 @@ def test_first_start_installs_and_loads_the_bundled_model(tmp_path: Path,
 
 BENCH_KEYS = ("model", "backend", "threads", "tokens", "raw_tokens_per_s", "app_tokens_per_s",
               "app_vs_raw", "ttft_first_turn_s", "ttft_tenth_turn_s", "ttft_ratio",
-              "stop_latency_ms")
+              "stop_latency_ms", "pp_app_vs_raw", "ttft_reopen_ratio", "ttft_switch_ratio",
+              "ttft_reopen_ratio_cache_off", "warmup_app_tokens_per_s")
 
 
 def test_bench_prints_json(tmp_path: Path, subprocess_env: dict[str, str], model_path: Path):
