@@ -40,6 +40,7 @@ class Settings:
     splitter_sizes: tuple[int, ...] = ()
     right_panel_visible: bool = True
     last_conversation_id: int | None = None
+    loop_guard: bool = True  # stop an answer that repeats itself (core/loop_guard.py)
     electricity_price: float | None = None  # per kWh; None: the locale's default
     currency: str | None = None  # None: the locale default's currency
     grid_g_per_kwh: float = 475.0  # world average, as codecarbon uses
