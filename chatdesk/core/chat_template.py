@@ -19,6 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from chatdesk.core.events import ChatMessage
 
 MAX_PROMPT_CHARS = 4_000_000  # a template that balloons the prompt is refused
+_CUT = "\ue000chatdesk-continue\ue000"  # private-use characters: never in a real message
 
 
 class ChatTemplateError(ValueError):
@@ -140,12 +141,44 @@ def choose_template(gguf_template: str | None, hint: str | None = None) -> ChatT
 
 def render_prompt(template: ChatTemplate, messages: Sequence[ChatMessage], bos_token: str,
                   eos_token: str) -> str:
-    """Render the conversation plus the assistant's opening, in the sandbox."""
+    """Render the conversation plus the assistant's opening, in the sandbox.
+
+    A conversation that ends with the assistant's message is a partial answer to continue
+    ("continue anyway"): see :func:`_continuation`.
+    """
+    if messages and messages[-1].role == "assistant":
+        return _continuation(template, messages, bos_token, eos_token)
+    return _render(template, messages, bos_token, eos_token, add_generation_prompt=True)
+
+
+def _continuation(template: ChatTemplate, messages: Sequence[ChatMessage], bos_token: str,
+                  eos_token: str) -> str:
+    """The prompt for continuing the last (assistant) message: the conversation as the
+    template writes it with that message as a past turn, cut right after its text, so no
+    end of turn follows. The template's own spelling of an assistant turn ("Assistant: "
+    with its space, ChatML's newline) is what the model saw when it began the answer."""
+    partial = messages[-1].content
+    if partial.strip():
+        # A marker after the text shows where it ends, whatever the template does to it
+        # (trim, escaping); the partial's own trailing whitespace is kept.
+        body = partial.rstrip()
+        marked = [*messages[:-1], ChatMessage("assistant", body + _CUT)]
+        full = _render(template, marked, bos_token, eos_token, add_generation_prompt=False)
+        at = full.rfind(_CUT)
+        if at >= 0:
+            return full[:at] + partial[len(body):]
+    opening = _render(template, messages[:-1], bos_token, eos_token,
+                      add_generation_prompt=True)
+    return opening + partial
+
+
+def _render(template: ChatTemplate, messages: Sequence[ChatMessage], bos_token: str,
+            eos_token: str, *, add_generation_prompt: bool) -> str:
     try:
         compiled = _environment().from_string(template.jinja)
         text = compiled.render(
             messages=[{"role": m.role, "content": m.content} for m in messages],
-            add_generation_prompt=True,
+            add_generation_prompt=add_generation_prompt,
             nl="\n",
             bos_token=bos_token,
             eos_token=eos_token,

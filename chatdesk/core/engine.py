@@ -399,6 +399,8 @@ class LlamaEngine:
              request_id: int = 0, *, loop_guard: bool = True) -> GenerationResult:
         """Stream one answer; ``on_text`` gets each new piece of text as it is decoded.
 
+        When the last message is the assistant's, it is a partial answer to continue: the
+        prompt ends with its text (no end of turn) and the result holds only the new text.
         ``loop_guard`` stops an answer that repeats one span over and over (stop reason
         "repetition"); ``params.ignore_eos`` asks for exactly max_tokens, so it is off then.
         """
@@ -421,7 +423,7 @@ class LlamaEngine:
 
         vocab = llama._model.vocab
         pieces: list[str] = []
-        answer_started = False
+        answer_started = bool(messages) and messages[-1].role == "assistant"  # continuing
         guard = LoopGuard() if loop_guard and not params.ignore_eos else None
         generated = 0
         first_token_at = last_token_at = None
