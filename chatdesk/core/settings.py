@@ -47,6 +47,7 @@ class Settings:
     sampling_advanced_open: bool = False  # the side panel's "Advanced" section
     stats_more_open: bool = False  # the live stats' "More figures" section
     last_conversation_id: int | None = None
+    loop_guard: bool = True  # stop an answer that repeats itself (core/loop_guard.py)
     electricity_price: float | None = None  # per kWh; None: the locale's default
     currency: str | None = None  # None: the locale default's currency
     grid_g_per_kwh: float = 475.0  # world average, as codecarbon uses
@@ -149,6 +150,7 @@ _RULES: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(rule) for name, rule in
     "stats_more_open": bool,
     "last_export_format": Annotated[str, Field(max_length=16)],
     "prompt_cache_mb": Annotated[int, Field(ge=0, le=1_000_000)],  # 0: no prompt cache
+    "loop_guard": bool,
 }.items()}
 
 

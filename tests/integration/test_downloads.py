@@ -88,10 +88,10 @@ def models_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_gguf(model_path: Path) -> tuple[Path, str]:
-    """The bundled 253 MB GGUF (conftest installs it once) and its published sha256."""
-    from chatdesk.core.bundled_model import PACKAGE
+    """Gemma's 253 MB GGUF (conftest installs it once) and its published sha256."""
+    from chatdesk.core.bundled_model import GEMMA_PACKAGE
 
-    return model_path, str(importlib.import_module(PACKAGE).EXPECTED_SHA256)
+    return model_path, str(importlib.import_module(GEMMA_PACKAGE).EXPECTED_SHA256)
 
 
 def _only_files(directory: Path) -> list[str]:

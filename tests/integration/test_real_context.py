@@ -21,8 +21,13 @@ QUESTIONS = (
 )
 
 
-def test_each_turn_evaluates_only_its_new_tokens(engine: LlamaEngine,
+@pytest.mark.parametrize("engine_fixture", ["engine", "smollm2_engine"])
+def test_each_turn_evaluates_only_its_new_tokens(engine_fixture: str,
+                                                 request: pytest.FixtureRequest,
                                                  monkeypatch: pytest.MonkeyPatch):
+    """Gemma (transcript template, sliding-window attention) and SmolLM2 (its own ChatML
+    template): each turn reuses the KV cache of the conversation so far."""
+    engine: LlamaEngine = request.getfixturevalue(engine_fixture)
     # Count what llama.cpp is really asked to evaluate, not only what the engine reports.
     llama = engine._llama
     evaluated: list[int] = []

@@ -268,3 +268,54 @@ def test_undefined_variables_render_empty_like_other_gguf_runtimes():
 def test_strftime_now_is_available():
     text = render(choose_template("{{ strftime_now('%Y') }}"))
     assert text.isdigit() and len(text) == 4
+
+
+# --- continuing a partial answer ("continue anyway") ---------------------------------------
+
+QUESTION = (ChatMessage("system", "You are terse."), ChatMessage("user", "Capital of France?"))
+
+
+@pytest.mark.parametrize("name", ["chatml", "gemma", "llama3"])
+def test_a_partial_answer_is_continued_after_the_assistant_opening(name):
+    """The prompt is the usual one (up to the assistant's opening) plus the partial text,
+    with no end of turn after it."""
+    template = builtin_template(name, "test")
+    opening = render(template, QUESTION)
+    continued = render(template, (*QUESTION, ChatMessage("assistant", "Paris is")))
+    assert continued == opening + "Paris is"
+
+
+def test_the_transcript_continues_as_it_writes_a_past_turn():
+    """'Assistant:' is followed by a space in a past turn: the model wrote ' Paris'."""
+    template = builtin_template("transcript", "test")
+    continued = render(template, (*QUESTION, ChatMessage("assistant", "Paris is")))
+    assert continued == "You are terse.\n\nUser: Capital of France?\nAssistant: Paris is"
+    assert "\nUser:" not in continued.split("Assistant:")[-1]
+
+
+def test_trailing_whitespace_of_the_partial_is_kept_even_when_the_template_trims():
+    template = builtin_template("gemma", "test")  # writes "{{ m.content | trim }}"
+    continued = render(template, (*QUESTION, ChatMessage("assistant", "Paris is\n\n")))
+    assert continued == render(template, QUESTION) + "Paris is\n\n"
+
+
+def test_a_partial_that_looks_like_the_end_of_turn_is_cut_at_the_right_place():
+    """The cut is found by a marker, not by searching the text ('turn' is also inside
+    '<end_of_turn>')."""
+    template = builtin_template("gemma", "test")
+    continued = render(template, (*QUESTION, ChatMessage("assistant", "turn")))
+    assert continued.endswith("<start_of_turn>model\nturn")
+
+
+def test_an_empty_partial_is_a_plain_generation_prompt():
+    template = builtin_template("transcript", "test")
+    assert render(template, (*QUESTION, ChatMessage("assistant", ""))) == render(template,
+                                                                                QUESTION)
+
+
+def test_a_template_that_drops_assistant_text_falls_back_to_opening_plus_partial():
+    template = ChatTemplate("gguf", "test", (
+        "{% for m in messages %}{% if m.role == 'user' %}Q: {{ m.content }}\n{% endif %}"
+        "{% endfor %}{% if add_generation_prompt %}A:{% endif %}"))
+    continued = render(template, (*QUESTION, ChatMessage("assistant", " Paris")))
+    assert continued == "Q: Capital of France?\nA: Paris"
