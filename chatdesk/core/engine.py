@@ -86,6 +86,17 @@ class LoadOptions:
         return self
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """Tokens ready to be continued, and how their answer is to be read."""
+
+    tokens: list[int]
+    dropped_turns: int  # older turns left out so that it fits the context
+    stop_strings: tuple[str, ...]  # the chat template's own (none for raw text)
+    strip_leading: bool  # an answer after "Assistant:" loses its leading space
+    started: float  # perf_counter when preparing began: time to first token counts from it
+
+
 class ChatEngine(Protocol):
     """What the worker needs from an engine; tests may stand a fake behind it."""
 
@@ -366,15 +377,21 @@ class LlamaEngine:
             tokens = tokens[1:]  # the template wrote bos_token itself
         return tokens
 
-    def fit_to_context(self, messages: Sequence[ChatMessage],
-                       max_tokens: int) -> tuple[list[int], int]:
+    def _answer_budget(self, max_tokens: int) -> tuple[int, int]:
+        """(context size, how many prompt tokens fit while leaving room to answer)."""
+        n_ctx = int(self._loaded().n_ctx())
+        return n_ctx, n_ctx - max(16, min(max_tokens, n_ctx // 4))
+
+    def fit_to_context(self, messages: Sequence[ChatMessage], max_tokens: int, *,
+                       drop_turns: bool = True) -> tuple[list[int], int]:
         """Tokens of the longest recent part of the conversation that leaves room to answer.
 
         Whole turns are dropped from the oldest; a leading system message always stays.
-        Returns (prompt tokens, number of messages dropped).
+        ``drop_turns=False`` (the API, whose client sent exactly what it wants answered)
+        refuses a conversation that does not fit instead. Returns (prompt tokens, number
+        of messages dropped).
         """
-        n_ctx = int(self._loaded().n_ctx())
-        budget = n_ctx - max(16, min(max_tokens, n_ctx // 4))
+        n_ctx, budget = self._answer_budget(max_tokens)
         kept = list(messages)
         system = [kept.pop(0)] if kept and kept[0].role == "system" else []
         dropped = 0
@@ -382,9 +399,10 @@ class LlamaEngine:
             tokens = self._tokenize(system + kept)
             if len(tokens) <= budget:
                 return tokens, dropped
-            if len(kept) <= 1:
+            if len(kept) <= 1 or not drop_turns:
+                what = "conversation" if len(kept) > 1 else "conversation's last message"
                 raise PromptTooLongError(
-                    f"The conversation's last message needs {len(tokens)} tokens, but this "
+                    f"The {what} needs {len(tokens)} tokens, but this "
                     f"model's context holds {n_ctx} with room to answer. Shorten the message "
                     "or load the model with a longer context.")
             kept.pop(0)
@@ -393,15 +411,42 @@ class LlamaEngine:
                 kept.pop(0)
                 dropped += 1
 
+    def prepare_chat(self, messages: Sequence[ChatMessage], max_tokens: int, *,
+                     drop_turns: bool = True) -> Prompt:
+        """The conversation rendered through the chat template and fitted to the context."""
+        started = time.perf_counter()
+        tokens, dropped = self.fit_to_context(messages, max_tokens, drop_turns=drop_turns)
+        assert self._template is not None
+        return Prompt(tokens, dropped, self._template.stop_strings, True, started)
+
+    def prepare_text(self, text: str, max_tokens: int) -> Prompt:
+        """Raw text to continue, no chat template (the API's /v1/completions)."""
+        started = time.perf_counter()
+        llama = self._loaded()
+        tokens = llama.tokenize(text.encode("utf-8"), add_bos=llama._model.add_bos_token(),
+                                special=False)
+        n_ctx, budget = self._answer_budget(max_tokens)
+        if len(tokens) > budget:
+            raise PromptTooLongError(
+                f"The prompt needs {len(tokens)} tokens, but this model's context holds "
+                f"{n_ctx} with room to answer.")
+        return Prompt(tokens, 0, (), False, started)
+
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
              stop: StopFlag, on_text: TextFn | None = None,
              request_id: int = 0) -> GenerationResult:
         """Stream one answer; ``on_text`` gets each new piece of text as it is decoded."""
         params = params.validated()
+        return self.generate(self.prepare_chat(messages, params.max_tokens), params, stop,
+                             on_text, request_id)
+
+    def generate(self, prompt: Prompt, params: SamplingParams, stop: StopFlag,
+                 on_text: TextFn | None = None, request_id: int = 0) -> GenerationResult:
+        """Stream the continuation of a prepared prompt: the one generation loop."""
+        params = params.validated()
         llama = self._loaded()
-        assert self._template is not None
-        started = time.perf_counter()
-        tokens, dropped = self.fit_to_context(messages, params.max_tokens)
+        started = prompt.started
+        tokens, dropped = prompt.tokens, prompt.dropped_turns
         cached = llama.input_ids[: llama.n_tokens].tolist()
         reused = 0
         for a, b in zip(cached, tokens[:-1], strict=False):
@@ -411,12 +456,12 @@ class LlamaEngine:
         llama.set_seed(params.seed if params.seed is not None else random.randint(0, MAX_SEED))
         n_ctx = int(llama.n_ctx())
         text = _TokenText(llama._model.vocab)
-        stops = StopStringFilter(params.stop + self._template.stop_strings)
+        stops = StopStringFilter(params.stop + prompt.stop_strings)
         import llama_cpp
 
         vocab = llama._model.vocab
         pieces: list[str] = []
-        answer_started = False
+        answer_started = not prompt.strip_leading
         generated = 0
         first_token_at = last_token_at = None
         reason = StopReason.LENGTH
@@ -431,7 +476,6 @@ class LlamaEngine:
                 pieces.append(piece)
                 if on_text is not None:
                     on_text(piece, generated, int(llama.n_tokens) + 1)
-
 
         abort_callback, abort_data = stop.abort_callback()
         llama_cpp.llama_set_abort_callback(llama._ctx.ctx, abort_callback, abort_data)

@@ -51,6 +51,10 @@ class Settings:
     cloud_output_per_million: float | None = None
     cloud_currency: str = "USD"
     cloud_as_of: str = ""
+    # chatdesk's own OpenAI-compatible API (Server menu, `chatdesk serve`)
+    api_host: str = "127.0.0.1"  # loopback unless the user chooses otherwise
+    api_port: int = 8765
+    api_keep_history: bool = False  # keep API exchanges as conversations, marked "API"
 
     def price(self) -> ElectricityPrice:
         """The electricity price in use: the user's, else the locale's default."""
@@ -86,8 +90,20 @@ class Settings:
         if values.get("theme", "system") not in THEMES:
             values["theme"] = "system"
         _clean_cloud_fields(values)
+        _clean_api_fields(values)
         sampling = SamplingParams.from_dict(data.get("sampling") or {}).validated()
         return cls(**values, sampling=sampling)
+
+
+def _clean_api_fields(values: dict[str, Any]) -> None:
+    """A hand-edited bad server setting falls back to its default, not the whole file."""
+    checks = {"api_host": lambda v: isinstance(v, str) and v.strip() != "",
+              "api_port": lambda v: type(v) is int and 0 <= v <= 65535,
+              "api_keep_history": lambda v: isinstance(v, bool)}
+    for key, ok in checks.items():
+        if key in values and not ok(values[key]):
+            log.warning("settings: ignoring %s=%r", key, values[key])
+            del values[key]
 
 
 def _clean_cloud_fields(values: dict[str, Any]) -> None:
