@@ -55,8 +55,13 @@ class Guard:
             if refusal is not None:
                 await _send_json(logged_send, *refusal)
                 return
-            await self.app(scope, _replay(body, receive) if body is not None else receive,
-                           logged_send)
+            if body is not None:
+                # Every body is read as JSON, whatever Content-Type says (curl -d sends
+                # a form type), as llama.cpp's server does; so broken JSON gets a 400.
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                receive = _replay(body, receive)
+            await self.app(scope, receive, logged_send)
         finally:
             client = scope.get("client")
             log.info("%s %s %d %.0f ms %s", scope["method"], scope["path"], status[0],

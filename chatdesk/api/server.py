@@ -12,7 +12,6 @@ engine thread through :class:`EngineQueue`; the server's own event loop only wai
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 import uvicorn
 from PySide6.QtCore import QObject, Signal, Slot
 
+from chatdesk.api.address import bind
 from chatdesk.api.engine_queue import Activity, EngineQueue
 from chatdesk.api.guard import DEFAULT_MAX_BODY_BYTES
 from chatdesk.api.routes import OnAnswer, create_app
@@ -41,24 +41,6 @@ class ServeOptions:
     port: int = DEFAULT_PORT
     api_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-
-
-def is_loopback(host: str) -> bool:
-    """Whether only this machine can reach ``host`` ("localhost" counts)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket; OSError says why not (a port in use, an unknown address)."""
-    if not 0 <= port <= 65535:
-        raise OSError(f"port {port} is not between 0 and 65535")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host.strip("[]"), port), family=family)
 
 
 class _ServeLoop(QObject):
@@ -108,18 +90,26 @@ class ApiServer(QObject):
         self._cleanup = cleanup
         self._server: uvicorn.Server | None = None
         self._thread: ThreadHost[_ServeLoop] | None = None
+        self._socket: socket.socket | None = None
         self.address = ""
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_running()
 
+    def bind_early(self) -> None:
+        """Bind now and serve later (``start``): clients that connect in between wait."""
+        if self._socket is None:
+            self._socket = bind(self.options.host, self.options.port)
+
     def start(self) -> str:
-        """Bind and start serving; returns the base URL. Raises OSError (one line for the
-        user) when the address cannot be bound."""
+        """Bind (unless ``bind_early`` did) and start serving; returns the base URL.
+        Raises OSError (one line for the user) when the address cannot be bound."""
         if self.running:
             return self.address
-        sock = bind(self.options.host, self.options.port)
+        self.bind_early()
+        sock, self._socket = self._socket, None
+        assert sock is not None
         app = create_app(self.queue, api_key=self.options.api_key,
                          max_body_bytes=self.options.max_body_bytes,
                          defaults=self._defaults, on_answer=self._on_answer)
@@ -141,6 +131,9 @@ class ApiServer(QObject):
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
         """Stop every request, close the server and join its thread; True once ended."""
+        if self._socket is not None:  # bound early, never started
+            self._socket.close()
+            self._socket = None
         if self._thread is None:
             return True
         self.queue.cancel_all()
