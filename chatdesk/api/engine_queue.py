@@ -9,7 +9,9 @@ loop; the pieces it decodes travel to the server's event loop through
 Each request has its own ``StopFlag``: a client that goes away stops its own answer (the
 flag is read between tokens and by llama.cpp's abort callback inside a decode), while the
 window's Stop (the worker's shared flag) and the API's never touch each other's answers.
-A request cancelled while still queued never reaches the model.
+A request cancelled while still queued never reaches the model. A request with a seed
+evaluates its whole prompt afresh, so the same seed gives the same text whatever the
+KV cache held before.
 """
 
 from __future__ import annotations
@@ -205,6 +207,11 @@ class EngineQueue:
             if meter is not None:
                 meter.start()
             try:
+                if params.seed is not None:
+                    # Reproducible: logits are not bit-identical between a prompt evaluated
+                    # in one batch and one partly taken from the cache (llama-server says
+                    # the same of cache_prompt), and sampling amplifies the difference.
+                    engine.reset_cache()
                 prompt = prepare(engine)
                 generation.post("accepted", len(prompt.tokens))
                 result = engine.generate(
