@@ -64,3 +64,13 @@ def test_empty_messages_are_refused_and_text_parts_are_joined():
     ("example.org", False)])
 def test_loopback_addresses(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_bad_server_settings_fall_back_to_their_defaults():
+    from chatdesk.core.settings import Settings
+
+    settings = Settings.from_dict({"api_host": "", "api_port": 70000,
+                                   "api_keep_history": "yes", "theme": "dark"})
+    assert (settings.api_host, settings.api_port, settings.api_keep_history) == (
+        "127.0.0.1", 8765, False)
+    assert settings.theme == "dark"  # the rest of the file is kept
