@@ -146,21 +146,25 @@ def build_window(host: EngineHost, paths: AppPaths, settings: Settings,
     from chatdesk.core.history import HistoryStore
     from chatdesk.core.settings_store import SettingsStore
     from chatdesk.session import ChatSession
+    from chatdesk.ui.api_control import ApiControl
     from chatdesk.ui.main_window import MainWindow
 
     history = history if history is not None else HistoryStore.open(paths.database)
     session = ChatSession(host, history, SettingsStore(paths.settings_file, settings), catalog,
                           paths.models_dir)
     window = MainWindow(session, paths)
+    window.api_control = ApiControl(window)
     window.closing.connect(lambda: shutdown(window))
     return window
 
 
 def shutdown(window: MainWindow) -> None:
-    """The one shutdown order: keep the running answer's text (marked incomplete), end the
-    downloads, stop the engine and free the model, then release the GPU reader. Safe to
-    call twice."""
+    """The one shutdown order: keep the running answer's text (marked incomplete), stop
+    the API server, end the downloads, stop the engine and free the model, then release
+    the GPU reader. Safe to call twice."""
     window.session.close()
+    if window.api_control is not None:
+        window.api_control.stop()  # its requests end before the engine does
     if window.downloads is not None:
         window.downloads.shutdown()
     window.session.host.shutdown()

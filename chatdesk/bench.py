@@ -5,7 +5,12 @@
 * app: the same prompt tokens and greedy settings through LlamaEngine, the worker thread
   and queued Qt signals, timed where an event loop on the main thread receives each token.
 
-Both run on the engine thread (raw through ``EngineHost.call``): llama.cpp's OpenMP
+* api: the same again through chatdesk's OpenAI-compatible API (chatdesk.api), streamed
+  to one client over loopback HTTP, timed where that client receives each chunk.
+  ``api_vs_app`` is its decode speed over the app's (target >= 0.95); ``api_stop_ms`` is
+  how long the engine took to be free once a streaming client disconnected.
+
+All run on the engine thread (raw through ``EngineHost.call``): llama.cpp's OpenMP
 keeps one thread team per calling thread, and two teams on one machine fight for its cores.
 The two alternate, so drift on a noisy machine hits both alike, and medians are reported.
 
@@ -29,17 +34,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.client
 import json
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Slot
 
+from chatdesk.api.server import ApiServer, ServeOptions
 from chatdesk.core.energy import EnergyMeter, EnergyReport
 from chatdesk.core.engine import (
     EngineError,
@@ -117,6 +126,10 @@ class BenchResult:
     energy_source: str  # 'rapl', 'nvml', 'powermetrics' or 'estimate' ('+'-joined if several)
     watts: float  # average over the app runs
     joules_per_token: float  # the app runs' joules / the tokens they generated
+    api_tokens_per_s: float  # streamed through the API to one client
+    api_vs_app: float
+    api_runs: tuple[float, ...]
+    api_stop_ms: float  # a streaming client disconnects -> the engine is free
 
 
 def raw_tokens_per_s(llama: Any, prompt: list[int], n_tokens: int) -> float:
@@ -227,6 +240,27 @@ class BenchDriver(QObject):
         ttft = self.chunks[0][0] - sent if self.chunks else float("nan")
         return ttft, self.result
 
+    def alongside(self, work: Callable[[], T]) -> T:
+        """Run ``work`` on a helper thread (an API client) while this thread sleeps until
+        the engine job it caused has ended; returns its result."""
+        self._reset()
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, work()))
+            except Exception as exc:  # re-raised on the calling thread
+                outcome.append((False, exc))
+
+        helper = threading.Thread(target=run, name="bench-api-client")
+        helper.start()
+        self._wait_idle()
+        helper.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
     def received_tokens_per_s(self) -> float:
         """Decode speed as the main thread saw it: tokens over first to last arrival."""
         (t0, c0), (t1, c1) = self.chunks[0], self.chunks[-1]
@@ -288,6 +322,7 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
     driver = BenchDriver(engine, model.parent)
     raw: Any = None
     meter = EnergyMeter()
+    api: ApiServer | None = None
     try:  # every llama.cpp call on the engine thread; it must end whatever fails
         info = driver.on_engine(lambda: engine.load(model, options))
 
@@ -299,12 +334,16 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
                              verbose=False)
 
         raw = driver.on_engine(raw_llama)
+        api = ApiServer(driver.host, ServeOptions(port=0))
+        address = api.start()
         messages = [ChatMessage("user", BENCH_PROMPT)]
         prompt, _ = driver.on_engine(lambda: engine.fit_to_context(messages, tokens))
         params = dataclasses.replace(GREEDY, max_tokens=tokens, ignore_eos=True)
         raw_runs: list[float] = []
         app_runs: list[float] = []
         engine_runs: list[float] = []
+        api_runs: list[float] = []
+        api_body = api_request(info.path, BENCH_PROMPT, tokens)
         energy: list[tuple[EnergyReport, int]] = []
         meter.measure_idle()  # before any decode: OpenMP's idle teams spin for a while after
         warmup: list[float] = []
@@ -323,18 +362,24 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
             energy.append((report, result.generated_tokens))
             app_runs.append(driver.received_tokens_per_s())
             engine_runs.append(result.generation_tokens_per_s)
+            driver.on_engine(engine.reset_cache)
+            api_runs.append(driver.alongside(lambda: api_tokens_per_s(address, api_body)))
         first, tenth = ten_turn_ttft(driver, engine)
         stops = [stop_latency_ms(driver, engine, messages) for _ in range(5)]
+        api_stop = api_stop_ms(driver, api, engine, address, api_body)
         repeats = max(1, min(runs, 3))
         pp = prompt_eval_rates(driver, engine, raw, repeats)
         reopen = cache_ttfts(driver, engine, cache, model, options, repeats)
     finally:  # the engine thread must end whatever failed, or Qt aborts at exit
+        if api is not None:
+            api.stop()
         meter.close()
         if raw is not None:
             driver.on_engine(raw.close)
         driver.host.shutdown()
         scratch.cleanup()
     raw_median, app_median = statistics.median(raw_runs), statistics.median(app_runs)
+    api_median = statistics.median(api_runs)
     joules = sum(r.joules for r, _ in energy)
     seconds = sum(r.seconds for r, _ in energy)
     generated = sum(n for _, n in energy)
@@ -358,7 +403,69 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
         stop_latency_ms=statistics.median(stops), stop_latency_runs_ms=tuple(stops),
         llama_cpp_python=llama_cpp.__version__, energy_source=meter.source,
         watts=joules / seconds if seconds > 0 else 0.0,
-        joules_per_token=joules / generated if generated else 0.0)
+        joules_per_token=joules / generated if generated else 0.0,
+        api_tokens_per_s=api_median, api_vs_app=api_median / app_median,
+        api_runs=tuple(api_runs), api_stop_ms=api_stop)
+
+
+def api_request(model_path: str, prompt: str, tokens: int, **changes: Any) -> dict[str, Any]:
+    """The bench's greedy request, as an API client sends it."""
+    return {"model": Path(model_path).stem, "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0.0, "top_k": 1, "top_p": 1.0, "min_p": 0.0,
+            "repeat_penalty": 1.0, "max_tokens": tokens, "ignore_eos": True, "stream": True,
+            "stream_options": {"include_usage": True}, **changes}
+
+
+def stream_chat(address: str, body: dict[str, Any],
+                stop_after_chunks: int | None = None) -> tuple[list[float], dict[str, Any]]:
+    """POST a streamed chat request; returns when each content chunk arrived and the usage.
+    ``stop_after_chunks``: hang up after that many content chunks (a client leaving)."""
+    where = urlsplit(address)
+    connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port,
+                                            timeout=600)
+    arrivals: list[float] = []
+    usage: dict[str, Any] = {}
+    try:
+        connection.request("POST", "/v1/chat/completions", json.dumps(body),
+                           {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"the API answered {response.status}: {response.read()!r}")
+        for line in response:
+            if not line.startswith(b"data: "):
+                continue
+            data = line[6:].strip()
+            if data == b"[DONE]":
+                break
+            event = json.loads(data)
+            usage = event.get("usage") or usage
+            if any(c["delta"].get("content") for c in event.get("choices", ())):
+                arrivals.append(time.perf_counter())
+                if stop_after_chunks is not None and len(arrivals) >= stop_after_chunks:
+                    break
+    finally:
+        connection.close()
+    return arrivals, usage
+
+
+def api_tokens_per_s(address: str, body: dict[str, Any]) -> float:
+    """Decode speed as a streaming API client sees it, counted as the app's is: the
+    tokens after the first over the first to last arrival."""
+    arrivals, usage = stream_chat(address, body)
+    return (usage["completion_tokens"] - 1) / (arrivals[-1] - arrivals[0])
+
+
+def api_stop_ms(driver: BenchDriver, api: ApiServer, engine: LlamaEngine, address: str,
+                body: dict[str, Any]) -> float:
+    """A streaming client hangs up after 16 chunks: from the server noticing to the
+    engine being free (the request's own record)."""
+    driver.on_engine(engine.reset_cache)
+    request = {**body, "max_tokens": 100_000}
+    driver.alongside(lambda: stream_chat(address, request, stop_after_chunks=16))
+    served = api.queue.served[-1]
+    if served.stop_latency_ms is None:
+        raise RuntimeError(f"the disconnect did not stop the answer: {served}")
+    return served.stop_latency_ms
 
 
 def prompt_eval_rates(driver: BenchDriver, engine: LlamaEngine, raw: Any,
@@ -515,6 +622,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
               f"cache off {result.ttft_switch_cache_off_s * 1000:.0f} ms, "
               f"{result.ttft_switch_ratio_cache_off:.2f})")
         print(f"stop     {result.stop_latency_ms:.1f} ms (median of 5)")
+        print(f"api      {result.api_tokens_per_s:.1f} tok/s streamed · api/app "
+              f"{result.api_vs_app:.3f} (median of {result.runs}) · client gone -> engine "
+              f"free {result.api_stop_ms:.1f} ms")
         print(f"energy   {result.watts:.1f} W · {result.joules_per_token:.3f} J/token "
               f"({result.energy_source}, app runs)")
     return 0

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from chatdesk.core.catalog import Catalog, CatalogEntry
     from chatdesk.core.downloads import DownloadProgress
 
-CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list")
+CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list", "serve")
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `head`
@@ -152,7 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat_parser(commands, common)
     _add_models_parser(commands, common)
     _add_exchange_parsers(commands, common)
+    _add_serve_parser(commands, common)
     return parser
+
+
+def _add_serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser(
+        "serve", parents=[common], help="serve a model to other programs through an "
+        "OpenAI-compatible API (docs/api.md)")
+    serve.add_argument("--model", help="a .gguf file (default: the bundled offline model)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks one")
+    serve.add_argument("--api-key-env", metavar="VAR",
+                       help="require the key held in this environment variable "
+                            "(Authorization: Bearer KEY)")
+    serve.add_argument("--context", type=int, help="context length in tokens (default: "
+                       "the app's setting)")
 
 
 def _add_models_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -224,6 +240,10 @@ def _run_command(args: argparse.Namespace) -> int:
         return run_chat_command(args)
     if args.command in ("export", "import", "list"):
         return run_exchange_command(args)
+    if args.command == "serve":
+        from chatdesk.api.headless import run_serve_command
+
+        return run_serve_command(args)
     return EXIT_USAGE
 
 

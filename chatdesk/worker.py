@@ -266,7 +266,9 @@ class EngineHost(QObject):
         return request_id
 
     def call(self, job: Callable[[], None]) -> None:
-        """Queue ``job`` on the engine thread; ``worker.idle`` follows when it has run."""
+        """Queue ``job`` on the engine thread, behind what is already queued; ``worker.idle``
+        follows when it has run. Safe from any thread (the API server's calls it from its
+        own): a signal emitted there reaches the engine thread queued, in order."""
         self._call_requested.emit(job)
 
     def stop(self) -> None:
@@ -275,6 +277,12 @@ class EngineHost(QObject):
 
     def cancel_load(self) -> None:
         self.worker.cancel_load.set()
+
+    @property
+    def engine(self) -> ChatEngine:
+        """The engine: touch it only inside a job given to ``call`` (on the engine thread),
+        except to read ``info``."""
+        return self.worker._engine
 
     @property
     def thread(self) -> QThread:

@@ -15,10 +15,18 @@ from typing import Any
 
 from chatdesk.core.events import ChatMessage, GenerationResult, StopReason
 from chatdesk.core.figures import AnswerStats
-from chatdesk.core.history import HistoryStore, StoredMessage, ThreadMessage
+from chatdesk.core.history import (
+    Conversation,
+    HistoryStore,
+    NewMessage,
+    StoredMessage,
+    ThreadMessage,
+)
 from chatdesk.core.sampling import SamplingParams
 
 TITLE_CHARS = 48
+API_ORIGIN = "api"  # settings["origin"] of a conversation that came through chatdesk's API
+API_TITLE_PREFIX = "API: "
 
 
 def title_from(text: str) -> str:
@@ -116,3 +124,23 @@ class AnswerRecorder:
         self._unsaved.clear()
         return self.history.finish_answer(self.answer_id, content=self.text, state=state,
                                           stop_reason=stop_reason, stats={})
+
+
+def record_exchange(history: HistoryStore, messages: Sequence[ChatMessage],
+                    result: GenerationResult, *, energy: dict[str, Any] | None, model: str,
+                    sampling: SamplingParams, origin: str = API_ORIGIN) -> Conversation:
+    """Keep a whole exchange that arrived at once (an API request) as a new conversation,
+    marked with its origin (``settings["origin"]`` and a title prefix): the messages sent,
+    then the answer with the same statistics and energy a window answer keeps."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    turns = [m for m in messages if m.role != "system"]
+    asked = next((m.content for m in reversed(turns) if m.role == "user"), "")
+    rows = [NewMessage(i, i - 1 if i else None, m.role, m.content)
+            for i, m in enumerate(turns)]
+    rows.append(NewMessage(len(turns), len(turns) - 1 if turns else None, "assistant",
+                           result.text, model=model, sampling=sampling.to_dict(),
+                           stats=AnswerStats.from_result(result).to_dict(), energy=energy,
+                           state="complete", stop_reason=result.stop_reason.value))
+    return history.import_conversation(
+        API_TITLE_PREFIX + title_from(asked), rows, system_prompt=system,
+        settings={"sampling": sampling.to_dict(), "origin": origin}, model=model)

@@ -101,6 +101,17 @@ class LoadOptions:
         return self
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """Tokens ready to be continued, and how their answer is to be read."""
+
+    tokens: list[int]
+    dropped_turns: int  # older turns left out so that it fits the context
+    stop_strings: tuple[str, ...]  # the chat template's own (none for raw text)
+    strip_leading: bool  # an answer after "Assistant:" loses its leading space
+    started: float  # perf_counter when preparing began: time to first token counts from it
+
+
 class ChatEngine(Protocol):
     """What the worker needs from an engine; tests may stand a fake behind it."""
 
@@ -587,15 +598,22 @@ class LlamaEngine:
             tokens = tokens[1:]  # the template wrote bos_token itself
         return tokens
 
+    def _answer_budget(self, max_tokens: int) -> tuple[int, int]:
+        """(context size, how many prompt tokens fit while leaving room to answer)."""
+        n_ctx = int(self._loaded().n_ctx())
+        return n_ctx, n_ctx - answer_room(n_ctx, max_tokens)
+
     def fit_to_context(self, messages: Sequence[ChatMessage], max_tokens: int,
-                       stop: StopFlag | None = None) -> tuple[list[int], int]:
+                       stop: StopFlag | None = None, *,
+                       drop_turns: bool = True) -> tuple[list[int], int]:
         """Tokens of the longest recent part of the conversation that leaves room to answer.
 
         Whole turns are dropped from the oldest; a leading system message always stays.
-        Returns (prompt tokens, number of messages dropped).
+        ``drop_turns=False`` (the API, whose client sent exactly what it wants answered)
+        refuses a conversation that does not fit instead. Returns (prompt tokens, number
+        of messages dropped).
         """
-        n_ctx = int(self._loaded().n_ctx())
-        budget = n_ctx - answer_room(n_ctx, max_tokens)
+        n_ctx, budget = self._answer_budget(max_tokens)
         kept = list(messages)
         system = [kept.pop(0)] if kept and kept[0].role == "system" else []
         dropped = 0
@@ -603,9 +621,10 @@ class LlamaEngine:
             tokens = self._tokenize(system + kept, stop)
             if len(tokens) <= budget:
                 return tokens, dropped
-            if len(kept) <= 1:
+            if len(kept) <= 1 or not drop_turns:
+                what = "conversation" if len(kept) > 1 else "conversation's last message"
                 raise PromptTooLongError(
-                    f"The conversation's last message needs {len(tokens)} tokens, but this "
+                    f"The {what} needs {len(tokens)} tokens, but this "
                     f"model's context holds {n_ctx} with room to answer. Shorten the message "
                     "or load the model with a longer context.")
             kept.pop(0)
@@ -635,6 +654,31 @@ class LlamaEngine:
             return PromptCount(len(self._tokenize(messages)), n_ctx, room, 0, too_long=True)
         return PromptCount(len(tokens), n_ctx, room, dropped)
 
+    def prepare_chat(self, messages: Sequence[ChatMessage], max_tokens: int,
+                     stop: StopFlag | None = None, *, drop_turns: bool = True) -> Prompt:
+        """The conversation rendered through the chat template (under its budget, checking
+        ``stop``) and fitted to the context. A conversation ending with the assistant's
+        message continues that answer: its leading space is then kept."""
+        started = time.perf_counter()
+        tokens, dropped = self.fit_to_context(messages, max_tokens, stop,
+                                              drop_turns=drop_turns)
+        assert self._template is not None
+        continuing = bool(messages) and messages[-1].role == "assistant"
+        return Prompt(tokens, dropped, self._template.stop_strings, not continuing, started)
+
+    def prepare_text(self, text: str, max_tokens: int) -> Prompt:
+        """Raw text to continue, no chat template (the API's /v1/completions)."""
+        started = time.perf_counter()
+        llama = self._loaded()
+        tokens = llama.tokenize(text.encode("utf-8"), add_bos=llama._model.add_bos_token(),
+                                special=False)
+        n_ctx, budget = self._answer_budget(max_tokens)
+        if len(tokens) > budget:
+            raise PromptTooLongError(
+                f"The prompt needs {len(tokens)} tokens, but this model's context holds "
+                f"{n_ctx} with room to answer.")
+        return Prompt(tokens, 0, (), False, started)
+
     def chat(self, messages: Sequence[ChatMessage], params: SamplingParams,
              stop: StopFlag, on_text: TextFn | None = None,
              request_id: int = 0, *, loop_guard: bool = True) -> GenerationResult:
@@ -646,14 +690,21 @@ class LlamaEngine:
         "repetition"); ``params.ignore_eos`` asks for exactly max_tokens, so it is off then.
         """
         params = params.validated()
-        llama = self._loaded()
-        assert self._template is not None
         started = time.perf_counter()
-        try:
-            # The template renders under a budget and checks the stop flag as it goes.
-            tokens, dropped = self.fit_to_context(messages, params.max_tokens, stop)
+        try:  # the template renders under a budget and checks the stop flag as it goes
+            prompt = self.prepare_chat(messages, params.max_tokens, stop)
         except TemplateStoppedError:
             return self._stopped_before_start(request_id, started)
+        return self.generate(prompt, params, stop, on_text, request_id, loop_guard=loop_guard)
+
+    def generate(self, prompt: Prompt, params: SamplingParams, stop: StopFlag,
+                 on_text: TextFn | None = None, request_id: int = 0, *,
+                 loop_guard: bool = True) -> GenerationResult:
+        """Stream the continuation of a prepared prompt: the one generation loop."""
+        params = params.validated()
+        llama = self._loaded()
+        started = prompt.started
+        tokens, dropped = prompt.tokens, prompt.dropped_turns
         cached = llama.input_ids[: llama.n_tokens].tolist()
         reused = 0
         for a, b in zip(cached, tokens[:-1], strict=False):
@@ -663,12 +714,12 @@ class LlamaEngine:
         llama.set_seed(params.seed if params.seed is not None else random.randint(0, MAX_SEED))
         n_ctx = int(llama.n_ctx())
         text = _TokenText(llama._model.vocab)
-        stops = StopStringFilter(params.stop + self._template.stop_strings)
+        stops = StopStringFilter(params.stop + prompt.stop_strings)
         import llama_cpp
 
         vocab = llama._model.vocab
         pieces: list[str] = []
-        answer_started = bool(messages) and messages[-1].role == "assistant"  # continuing
+        answer_started = not prompt.strip_leading
         guard = LoopGuard() if loop_guard and not params.ignore_eos else None
         generated = 0
         first_token_at = last_token_at = None
@@ -684,7 +735,6 @@ class LlamaEngine:
                 pieces.append(piece)
                 if on_text is not None:
                     on_text(piece, generated, int(llama.n_tokens) + 1)
-
 
         abort_callback, abort_data = stop.abort_callback()
         llama_cpp.llama_set_abort_callback(llama._ctx.ctx, abort_callback, abort_data)

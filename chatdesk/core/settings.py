@@ -66,6 +66,10 @@ class Settings:
     last_export_format: str = ""
     # OpenAI-compatible servers (Models › Servers), without their API keys (core/servers.py)
     servers: tuple[ServerConnection, ...] = ()
+    # chatdesk's own OpenAI-compatible API (Server menu, `chatdesk serve`)
+    api_host: str = "127.0.0.1"  # loopback unless the user chooses otherwise
+    api_port: int = 8765
+    api_keep_history: bool = False  # keep API exchanges as conversations, marked "API"
 
     def price(self) -> ElectricityPrice:
         """The electricity price in use: the user's, else the locale's default."""
@@ -151,7 +155,11 @@ _RULES: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(rule) for name, rule in
     "last_export_format": Annotated[str, Field(max_length=16)],
     "prompt_cache_mb": Annotated[int, Field(ge=0, le=1_000_000)],  # 0: no prompt cache
     "loop_guard": bool,
+    "api_host": Annotated[str, Field(min_length=1, max_length=255)],
+    "api_port": Annotated[int, Field(ge=0, le=65535)],
+    "api_keep_history": bool,
 }.items()}
+
 
 
 def _ignored(name: str, value: Any, why: str) -> None:

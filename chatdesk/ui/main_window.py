@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QGuiApplication
@@ -52,6 +53,9 @@ from chatdesk.ui.side_panel import SidePanel, SidePanelFit
 from chatdesk.ui.status_line import StatusLine
 from chatdesk.ui.theme import apply_theme
 
+if TYPE_CHECKING:
+    from chatdesk.ui.api_control import ApiControl
+
 log = logging.getLogger(__name__)
 
 class MainWindow(QMainWindow):
@@ -63,6 +67,7 @@ class MainWindow(QMainWindow):
         self.paths = paths
         self.downloads: DownloadManager | None = None  # started when the Models dialog opens
         self.models_dialog: ModelsDialog | None = None
+        self.api_control: ApiControl | None = None  # the Server menu (app.build_window)
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
         self.setWindowTitle("chatdesk")

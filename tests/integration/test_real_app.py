@@ -72,7 +72,8 @@ def test_first_start_installs_and_loads_the_bundled_model(tmp_path: Path,
 BENCH_KEYS = ("model", "backend", "threads", "tokens", "raw_tokens_per_s", "app_tokens_per_s",
               "app_vs_raw", "ttft_first_turn_s", "ttft_tenth_turn_s", "ttft_ratio",
               "stop_latency_ms", "pp_app_vs_raw", "ttft_reopen_ratio", "ttft_switch_ratio",
-              "ttft_reopen_ratio_cache_off", "warmup_app_tokens_per_s")
+              "ttft_reopen_ratio_cache_off", "warmup_app_tokens_per_s", "api_tokens_per_s",
+              "api_vs_app", "api_stop_ms")
 
 
 def test_bench_prints_json(tmp_path: Path, subprocess_env: dict[str, str], model_path: Path):
@@ -92,7 +93,7 @@ def test_bench_prints_json(tmp_path: Path, subprocess_env: dict[str, str], model
         value = figures[key]
         assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
         assert value > 0 and value == value and value != float("inf"), (key, value)
-    assert len(figures["raw_runs"]) == len(figures["app_runs"]) == 1
+    assert len(figures["raw_runs"]) == len(figures["app_runs"]) == len(figures["api_runs"]) == 1
     assert len(figures["stop_latency_runs_ms"]) == 5
     # The bench wrote its log into the given data dir, not the user's.
     assert (tmp_path / "data" / "logs" / "chatdesk.log").is_file()
