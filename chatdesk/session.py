@@ -34,6 +34,7 @@ from chatdesk.core.events import (
     TokenChunk,
 )
 from chatdesk.core.history import HistoryError, HistoryStore, StoredMessage, ThreadMessage
+from chatdesk.core.model_defaults import sampling_for_load
 from chatdesk.core.model_ref import parse_remote
 from chatdesk.core.model_store import catalog_entry_for
 from chatdesk.core.sampling import SamplingParams
@@ -140,6 +141,7 @@ class ChatSession(QObject):
     answer_failed = Signal(object)  # AnswerFailed
     answer_interrupted = Signal(int)  # answer id: kept as it was when the app closed
     conversations_changed = Signal()
+    sampling_applied = Signal(object)  # SamplingParams a model load chose for a new chat
     conversation_opened = Signal(object)  # conversation id or None (a new chat)
     prompt_changed = Signal()  # the system prompt or sampling changed: recount the context
     context_counted = Signal(object)  # ContextCount, for the latest count_context()
@@ -250,8 +252,21 @@ class ChatSession(QObject):
     def _on_loaded(self, info: ModelInfo) -> None:
         self.model = info
         self.store.update(last_model=info.path)
+        if self.conversation_id is None:  # a new chat has no sampling of its own yet
+            self._apply_model_sampling()
         self.model_loaded.emit(info)
         self._set_state(SessionState.IDLE if self._answer is None else self.state)
+
+    def _apply_model_sampling(self) -> None:
+        """A new chat answers with the loaded catalog model's recommended sampling on top of
+        the user's default (a stored conversation keeps its own)."""
+        if self.model is None:
+            return
+        entry = self.catalog_entry(self.model.path)
+        sampling = sampling_for_load(entry, None, self.store.settings.sampling)
+        if sampling != self.sampling:
+            self.sampling = sampling
+            self.sampling_applied.emit(sampling)
 
     @Slot(object)
     def _on_load_failed(self, error: ErrorEvent) -> None:
@@ -289,6 +304,7 @@ class ChatSession(QObject):
         self.thread = []
         self.editing_id = None
         self.sampling = self.store.settings.sampling
+        self._apply_model_sampling()
         self.system_prompt = self.store.settings.system_prompt
         self.conversation_opened.emit(None)
         self.thread_reset.emit([])
@@ -427,7 +443,8 @@ class ChatSession(QObject):
                                   model=self.model.path, sampling=self.sampling)
         self._idle_save.stop()
         request_id = self.host.generate(messages, self.sampling,
-                                        conversation_key=str(self.conversation_id))
+                                        conversation_key=str(self.conversation_id),
+                                        loop_guard=self.store.settings.loop_guard)
         self._answer = _RunningAnswer(request_id, recorder, self.model.path)
         self._set_state(SessionState.WAITING)
         self.answer_started.emit(AnswerStarted(recorder.answer_id, self.model.path))

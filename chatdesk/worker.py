@@ -63,6 +63,7 @@ class GenerateRequest:
     messages: tuple[ChatMessage, ...]
     params: SamplingParams
     conversation_key: str | None = None  # whose KV state to restore (core/prompt_cache.py)
+    loop_guard: bool = True  # stop an answer that repeats itself (Settings.loop_guard)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class EngineWorker(QObject):
                 self._engine.use_conversation(request.conversation_key, request.messages)
                 result: GenerationResult = self._engine.chat(
                     request.messages, request.params, self.stop_event, on_text,
-                    request.request_id)
+                    request.request_id, loop_guard=request.loop_guard)
             finally:
                 report = meter.stop() if meter is not None else None
             self.done.emit(AnswerDone(request.request_id, result, report))
@@ -244,7 +245,7 @@ class EngineHost(QObject):
         return request_id
 
     def generate(self, messages: Sequence[ChatMessage], params: SamplingParams,
-                 conversation_key: str | None = None) -> int:
+                 conversation_key: str | None = None, *, loop_guard: bool = True) -> int:
         """Queue an answer; returns its request id (chunks of older requests can be told
         apart). ``conversation_key`` names the conversation, so its saved KV state is
         restored first."""
@@ -252,7 +253,7 @@ class EngineHost(QObject):
         self.worker.stop_event.clear()
         self.worker.answers_requested += 1
         self._generate_requested.emit(GenerateRequest(request_id, tuple(messages), params,
-                                                      conversation_key))
+                                                      conversation_key, loop_guard))
         return request_id
 
     def save_state(self, conversation_key: str) -> None:

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.catalog import Catalog
-from chatdesk.core.downloads import format_bytes
 from chatdesk.core.fit import FitVerdict
 from chatdesk.core.recommend import (
     Recommendation,
@@ -32,8 +31,9 @@ from chatdesk.core.recommend import (
     first_run_suggestion,
     format_duration,
 )
+from chatdesk.core.units import format_bytes
 from chatdesk.download_manager import DownloadManager, JobState, JobUpdate
-from chatdesk.ui.background import run_in_background
+from chatdesk.threads import run_op
 from chatdesk.ui.models_dialog import describe_progress
 
 
@@ -54,7 +54,7 @@ class FirstRunCard(QFrame):
     """See the module docstring. Call :meth:`check` (or :meth:`set_suggestion`)."""
 
     switch_requested = Signal(str)  # the downloaded model's path
-    _checked = Signal(object)  # a Suggestion (or the exception), from the background check
+    checked = Signal()  # the background check has answered and the card shows it
 
     def __init__(self, downloads: DownloadManager, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,15 +95,14 @@ class FirstRunCard(QFrame):
         self.download_button.clicked.connect(self.start_download)
         self.switch_button.clicked.connect(self._switch)
         self.downloads.update.connect(self._on_update)
-        self._checked.connect(self._on_checked)
 
     # -- what to show ---------------------------------------------------------------------
     def check(self, catalog: Catalog, models_dir: Path) -> None:
         """Work out the suggestion off the GUI thread (it may wait on the network for a
         second or two), then show it."""
         self.text.setText(self.tr("Looking for a model that suits this machine…"))
-        run_in_background(lambda: first_run_suggestion(catalog, models_dir), self._checked,
-                          "first-run-check")
+        run_op(lambda: first_run_suggestion(catalog, models_dir), self._on_checked,
+               self._on_checked, name="first-run-check")
 
     @Slot(object)
     def _on_checked(self, result: object) -> None:
@@ -111,6 +110,7 @@ class FirstRunCard(QFrame):
             self.set_suggestion(result)
         else:  # the check itself failed: say nothing rather than something wrong
             self.hide()
+        self.checked.emit()
 
     def set_suggestion(self, suggestion: Suggestion) -> None:
         self.suggestion = suggestion

@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         session.answer_failed.connect(self._on_answer_failed)
         session.answer_interrupted.connect(self._on_answer_interrupted)
         session.conversations_changed.connect(self.refresh_conversations)
+        session.sampling_applied.connect(self.sampling_panel.set_sampling)
         session.error.connect(self.error_banner_show)
         self.stats_panel.follow(session)
 

@@ -3,8 +3,10 @@ reaches the engine, and closing the window stops the download thread."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 from fake_engine import FakeEngine
 from PySide6.QtCore import Qt
 
@@ -57,4 +59,24 @@ def test_a_catalog_model_loads_with_its_template_hint(qtbot, app_paths, model_fi
     record_catalog_id(app_paths.models_dir, "tiny.gguf", "tiny-chat")
     assert window.session.load_options(str(installed)).template_hint == "chatml"
     assert window.session.load_options(str(model_file)).template_hint is None
+    window.close()
+
+
+def test_a_catalog_models_recommended_sampling_applies_to_a_new_chat(qtbot, app_paths,
+                                                                      tmp_path):
+    """Issue 10: a catalog model's default_sampling is used when it loads and the chat has
+    no sampling of its own; a stored conversation keeps its own."""
+    entry = dataclasses.replace(ENTRY, default_sampling={"temperature": 0.25, "top_k": 20})
+    window = build_window(EngineHost(FakeEngine(), app_paths.models_dir), app_paths,
+                          Settings(), Catalog(entries=(entry,), problems=()))
+    qtbot.addWidget(window)
+    model = app_paths.models_dir / entry.filename
+    model.write_bytes(b"GGUF")
+    window.load_model(str(model))
+    qtbot.waitUntil(lambda: window.session.model is not None, timeout=2000)
+
+    assert window.session.sampling.temperature == pytest.approx(0.25)
+    assert window.session.sampling.top_k == 20
+    assert window.sampling_panel.sampling().temperature == pytest.approx(0.25)
+    assert Settings().sampling.temperature != pytest.approx(0.25)  # not the user's default
     window.close()

@@ -268,3 +268,23 @@ def test_a_read_only_history_refuses_with_a_message_not_a_traceback(qtbot, app_p
         session.close()
         assert host.shutdown(5000)
         history.close()
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_loop_guard_setting_reaches_the_engine(qtbot, app_paths, model_file, on):
+    engine = FakeEngine()
+    host = EngineHost(engine, app_paths.models_dir)
+    history = HistoryStore.open(app_paths.database)
+    session = ChatSession(host, history, SettingsStore(app_paths.settings_file,
+                                                       Settings(loop_guard=on)),
+                          None, app_paths.models_dir)
+    try:
+        session.load_model(str(model_file))
+        qtbot.waitUntil(lambda: session.state is SessionState.IDLE, timeout=2000)
+        session.send("Hello")
+        idle(qtbot, session)
+        assert engine.loop_guard_calls == [on]
+    finally:
+        session.close()
+        assert host.shutdown(5000)
+        history.close()

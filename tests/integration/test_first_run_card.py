@@ -126,7 +126,7 @@ def test_offline_is_one_sentence_and_nothing_else(qtbot, tmp_path: Path, hub: Fa
                                                   monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     catalog = make_catalog(tmp_path, entry("tiny-chat", "tiny-chat.gguf", "1.5B", 2 * GB))
-    with qtbot.waitSignal(card._checked, timeout=10_000):
+    with qtbot.waitSignal(card.checked, timeout=10_000):
         card.check(catalog, models_dir)  # the real check: memory, installed, reachability
     assert card.text.text() == ("You are offline: the bundled model works without a "
                                 "network.")
@@ -140,7 +140,7 @@ def test_offline_is_one_sentence_and_nothing_else(qtbot, tmp_path: Path, hub: Fa
 def test_the_real_check_reaches_the_local_hub(qtbot, tmp_path: Path, hub: FakeHub,
                                               models_dir: Path, card: FirstRunCard):
     catalog = make_catalog(tmp_path, entry("tiny-chat", "tiny-chat.gguf", "0.1B", 1))
-    with qtbot.waitSignal(card._checked, timeout=10_000):
+    with qtbot.waitSignal(card.checked, timeout=10_000):
         card.check(catalog, models_dir)
     assert card.suggestion is not None and card.suggestion.recommendation is not None
     assert card.suggestion.recommendation.verdict is FitVerdict.FITS
