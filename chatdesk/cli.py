@@ -351,29 +351,17 @@ def _answer(args: argparse.Namespace, engine: Any, model: str, template: str,
             system_prompt: str, sampling: Any, settings: Any, stop: Any,
             database: Path) -> int:
     """Store the question, stream the answer into the history and onto stdout, report."""
-    from chatdesk.core.conversation import AnswerRecorder, prompt_messages, store_question
-    from chatdesk.core.events import ChatMessage
-    from chatdesk.core.history import HistoryError, HistoryStore
+    from chatdesk.core.conversation import headless_exchange
+    from chatdesk.core.history import HistoryError
 
-    if args.no_save:
-        messages = [ChatMessage("user", args.message)]
-        if system_prompt.strip():
-            messages.insert(0, ChatMessage("system", system_prompt.strip()))
-        return _stream_answer(args, engine, messages, model, template, sampling, settings,
-                              stop, None)
     try:
-        history = HistoryStore.open(database)
+        with headless_exchange(None if args.no_save else database, args.message,
+                               system_prompt=system_prompt, sampling=sampling,
+                               model=model) as (messages, recorder):
+            return _stream_answer(args, engine, messages, model, template, sampling,
+                                  settings, stop, recorder)
     except HistoryError as error:
         return _fail(getattr(error, "reason", None) or str(error))
-    with history:
-        question = store_question(history, args.message, conversation_id=None,
-                                  system_prompt=system_prompt, sampling=sampling, model=model)
-        messages = prompt_messages(history.thread(question.conversation_id),
-                                   question.message.id, system_prompt)
-        recorder = AnswerRecorder(history, question.conversation_id, question.message.id,
-                                  model=model, sampling=sampling)
-        return _stream_answer(args, engine, messages, model, template, sampling, settings,
-                              stop, recorder)
 
 
 def _stream_answer(args: argparse.Namespace, engine: Any, messages: list[Any], model: str,

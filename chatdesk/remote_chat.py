@@ -17,12 +17,12 @@ import signal
 import sys
 from typing import Any
 
-from chatdesk.core.conversation import AnswerRecorder, prompt_messages, store_question
+from chatdesk.core.conversation import AnswerRecorder, headless_exchange
 from chatdesk.core.energy.record import answer_energy_record
 from chatdesk.core.engine import EngineError, LoadOptions
 from chatdesk.core.events import ChatMessage, GenerationResult
 from chatdesk.core.figures import REMOTE_ENERGY
-from chatdesk.core.history import HistoryError, HistoryStore
+from chatdesk.core.history import HistoryError
 from chatdesk.core.logs import setup_logging
 from chatdesk.core.model_ref import normalize_base_url
 from chatdesk.core.paths import resolve_paths
@@ -95,23 +95,13 @@ def run_remote_chat(args: argparse.Namespace) -> int:
 
 def _answer(args: argparse.Namespace, engine: RemoteEngine, model: str, system_prompt: str,
             sampling: Any, settings: Settings, stop: StopFlag, database: Any) -> int:
-    if getattr(args, "no_save", False):
-        messages = [ChatMessage("user", args.message)]
-        if system_prompt.strip():
-            messages.insert(0, ChatMessage("system", system_prompt.strip()))
-        return _stream(args, engine, messages, model, sampling, settings, stop, None)
     try:
-        history = HistoryStore.open(database)
+        with headless_exchange(None if getattr(args, "no_save", False) else database,
+                               args.message, system_prompt=system_prompt, sampling=sampling,
+                               model=model) as (messages, recorder):
+            return _stream(args, engine, messages, model, sampling, settings, stop, recorder)
     except HistoryError as error:
         return fail(getattr(error, "reason", None) or str(error))
-    with history:
-        question = store_question(history, args.message, conversation_id=None,
-                                  system_prompt=system_prompt, sampling=sampling, model=model)
-        messages = prompt_messages(history.thread(question.conversation_id),
-                                   question.message.id, system_prompt)
-        recorder = AnswerRecorder(history, question.conversation_id, question.message.id,
-                                  model=model, sampling=sampling)
-        return _stream(args, engine, messages, model, sampling, settings, stop, recorder)
 
 
 def _stream(args: argparse.Namespace, engine: RemoteEngine, messages: list[ChatMessage],

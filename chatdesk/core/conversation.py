@@ -9,8 +9,10 @@ with its statistics and energy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chatdesk.core.events import ChatMessage, GenerationResult, StopReason
@@ -144,3 +146,26 @@ def record_exchange(history: HistoryStore, messages: Sequence[ChatMessage],
     return history.import_conversation(
         API_TITLE_PREFIX + title_from(asked), rows, system_prompt=system,
         settings={"sampling": sampling.to_dict(), "origin": origin}, model=model)
+
+
+@contextlib.contextmanager
+def headless_exchange(database: Path | None, text: str, *, system_prompt: str,
+                      sampling: SamplingParams, model: str
+                      ) -> Iterator[tuple[list[ChatMessage], AnswerRecorder | None]]:
+    """One question asked from the command line (`chatdesk chat`, local or --server): the
+    prompt to send and the recorder of its answer, in a new conversation. ``database``
+    None (--no-save) stores nothing and gives no recorder. Raises HistoryError when the
+    history cannot be opened or written."""
+    if database is None:
+        messages = [ChatMessage("user", text)]
+        if system_prompt.strip():
+            messages.insert(0, ChatMessage("system", system_prompt.strip()))
+        yield messages, None
+        return
+    with HistoryStore.open(database) as history:
+        question = store_question(history, text, conversation_id=None,
+                                  system_prompt=system_prompt, sampling=sampling, model=model)
+        messages = prompt_messages(history.thread(question.conversation_id),
+                                   question.message.id, system_prompt)
+        yield messages, AnswerRecorder(history, question.conversation_id, question.message.id,
+                                       model=model, sampling=sampling)
