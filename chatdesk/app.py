@@ -42,8 +42,34 @@ class PrintVersions(argparse.Action):
         parser.exit()
 
 
+# What QGuiApplication/QApplication read from the command line (Qt 6), with one dash or
+# two, "-style fusion" or "-style=fusion".
+QT_OPTIONS_WITH_VALUE = frozenset({
+    "platform", "platformpluginpath", "platformtheme", "plugin", "qmljsdebugger",
+    "qwindowgeometry", "qwindowicon", "qwindowtitle", "style", "stylesheet", "session",
+    "display", "geometry", "name", "title", "visual"})
+QT_FLAGS = frozenset({"reverse", "widgetcount", "nograb", "dograb", "sync"})
+
+
+def without_qt_options(args: Sequence[str]) -> list[str]:
+    """``args`` less Qt's own options and their values, which Qt reads itself: so that in
+    ``-platform offscreen`` the word "offscreen" is never taken for a model file."""
+    kept: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        index += 1
+        name, has_value, _value = token.lstrip("-").partition("=")
+        if token.startswith("-") and len(token) > 1 and name in QT_OPTIONS_WITH_VALUE:
+            index += 0 if has_value else 1
+        elif not (token.startswith("-") and name in QT_FLAGS):
+            kept.append(token)
+    return kept
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    args, _qt_args = gui_parser().parse_known_args(list(argv))  # Qt reads its own options
+    # Qt reads its own options (-platform offscreen...): they never reach our parser.
+    args, _rest = gui_parser().parse_known_args(without_qt_options(argv))
     return args
 
 

@@ -18,15 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_USAGE = 2
-# What QGuiApplication/QApplication read from the command line (Qt 6), with one dash or
-# two, "-style fusion" or "-style=fusion".
-QT_OPTIONS_WITH_VALUE = frozenset({
-    "platform", "platformpluginpath", "platformtheme", "plugin", "qmljsdebugger",
-    "qwindowgeometry", "qwindowicon", "qwindowtitle", "style", "stylesheet", "session",
-    "display", "geometry", "name", "title", "visual"})
-QT_FLAGS = frozenset({"reverse", "widgetcount", "nograb", "dograb", "sync"})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from chatdesk.cli import CLI_COMMANDS
 
@@ -49,11 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def window_argument_problem(args: Sequence[str]) -> str | None:
     """Why ``args`` cannot open the window (an unknown command or option), or None."""
-    from chatdesk.app import gui_parser
+    from chatdesk.app import QT_FLAGS, QT_OPTIONS_WITH_VALUE, gui_parser, without_qt_options
     from chatdesk.cli import CLI_COMMANDS, unknown
 
     parser = gui_parser()
-    parsed, extra = parser.parse_known_args(list(args))
+    parsed, extra = parser.parse_known_args(without_qt_options(args))
     file = getattr(parsed, "file", None)  # a positional model file, where the app takes one
     words = [file] if file else []
     options: list[str] = []
