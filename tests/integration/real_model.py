@@ -12,6 +12,9 @@ import pytest
 from chatdesk.core.sampling import GREEDY, SamplingParams
 
 CONTEXT = 2048
+# `chatdesk bench` in a subprocess also times the prompt cache (2,000-token conversations)
+# and the API: about 3 minutes on an idle 2-core machine, far more under other load.
+BENCH_TIMEOUT_S = 600
 # Gemma 3 270M base (the bundled-model extra): no chat template (the transcript path) and
 # sliding-window attention. Most integration tests run on it (the `model_path` fixture).
 MODEL_FILENAME = "gemma-3-270m-q4_k_m.gguf"

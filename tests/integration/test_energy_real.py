@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from real_model import COUNTING_PROMPT, greedy
+from real_model import BENCH_TIMEOUT_S, COUNTING_PROMPT, greedy
 
 from chatdesk.core.energy import EnergyMeter, joules_per_token
 from chatdesk.core.engine import LlamaEngine
@@ -56,12 +56,13 @@ def test_an_answer_records_energy_with_its_source(engine: LlamaEngine):
     assert not (set(threading.enumerate()) - threads_before)  # the sampler thread was joined
 
 
+@pytest.mark.timeout(BENCH_TIMEOUT_S + 60)
 def test_bench_json_has_the_energy_keys(tmp_path: Path, subprocess_env: dict[str, str],
                                         model_path: Path):
     completed = subprocess.run(
         [sys.executable, "-m", "chatdesk", "bench", "--tokens", "16", "--runs", "1", "--json",
          "--model", str(model_path), "--data-dir", str(tmp_path / "data")],
-        env=subprocess_env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        env=subprocess_env, cwd=tmp_path, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
     assert completed.returncode == 0, completed.stderr[-3000:]
     figures = json.loads(completed.stdout)
     print(f"\nenergy: {figures['energy_source']} {figures['watts']:.1f} W "

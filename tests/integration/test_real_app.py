@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from real_model import SMOLLM2_FILENAME
+from real_model import BENCH_TIMEOUT_S, SMOLLM2_FILENAME
 
 from chatdesk.core.engine import detect_backend
 
@@ -76,11 +76,12 @@ BENCH_KEYS = ("model", "backend", "threads", "tokens", "raw_tokens_per_s", "app_
               "api_vs_app", "api_stop_ms")
 
 
+@pytest.mark.timeout(BENCH_TIMEOUT_S + 60)
 def test_bench_prints_json(tmp_path: Path, subprocess_env: dict[str, str], model_path: Path):
     completed = subprocess.run(
         [sys.executable, "-m", "chatdesk", "bench", "--tokens", "16", "--runs", "1", "--json",
          "--model", str(model_path), "--data-dir", str(tmp_path / "data")],
-        env=subprocess_env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        env=subprocess_env, cwd=tmp_path, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
     print(f"\nbench stdout:\n{completed.stdout}\nstderr:\n{completed.stderr[-2000:]}")
     assert completed.returncode == 0, completed.stderr[-3000:]
     figures = json.loads(completed.stdout)  # stdout is exactly one JSON object
