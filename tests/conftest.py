@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import platformdirs
@@ -22,3 +23,13 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory,
     # API keys of server connections: never the user's real keyring (core/servers.py)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     return root
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_on_the_main_thread():
+    """Collect each test's garbage here, on the main thread. Left to chance, Python's
+    collector runs on whatever thread allocates next (a remote engine's stream reader, a
+    server thread), and deleting a test's leftover Qt objects there aborts the process
+    (seen in CI: 'Fatal Python error: Aborted' while Garbage-collecting in such a thread)."""
+    yield
+    gc.collect()

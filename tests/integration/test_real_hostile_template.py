@@ -96,7 +96,8 @@ def test_quitting_during_a_hostile_render_ends_the_engine_thread(qtbot, looping_
     idle: list[bool] = []
     failures: list[object] = []
     host.worker.idle.connect(lambda: idle.append(True))
-    host.worker.failed.connect(failures.append)
+    host.worker.load_failed.connect(failures.append)
+    host.worker.answer_failed.connect(failures.append)
     host.load(str(looping_model), LoadOptions(context_length=512))
     qtbot.waitUntil(lambda: len(idle) == 1, timeout=60_000)
     assert not failures
