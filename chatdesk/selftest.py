@@ -22,7 +22,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
-from chatdesk.core.events import ErrorEvent, GenerationResult, ModelInfo
+from chatdesk.core.events import AnswerDone, ErrorEvent, ModelInfo
 from chatdesk.worker import EngineHost
 
 SELFTEST_ENV = "CHATDESK_SELFTEST"
@@ -45,8 +45,9 @@ class SelfTest(QObject):
         self._sent = False
         self._done = False
         host.worker.loaded.connect(self._on_loaded)
-        host.worker.finished.connect(self._on_finished)
-        host.worker.failed.connect(self._on_failed)
+        host.worker.done.connect(self._on_done)
+        host.worker.load_failed.connect(self._on_failed)
+        host.worker.answer_failed.connect(self._on_failed)
         QTimer.singleShot(SELFTEST_TIMEOUT_S * 1000, self._on_timeout)
 
     @Slot(object)
@@ -58,7 +59,8 @@ class SelfTest(QObject):
             QTimer.singleShot(0, lambda: self._window.send_message(self._message))
 
     @Slot(object)
-    def _on_finished(self, result: GenerationResult) -> None:
+    def _on_done(self, done: AnswerDone) -> None:
+        result = done.result
         self._report({"answer": result.text, "tokens": result.generated_tokens,
                       "stop_reason": result.stop_reason.value}, 0)
 
