@@ -293,7 +293,7 @@ def test_progress_in_a_pipe_is_sparse() -> None:
     """A log or CI pipe gets a line per 10 %, not one per update."""
     import io
 
-    from chatdesk.cli import _ProgressPrinter
+    from chatdesk.cli.models import ProgressPrinter as _ProgressPrinter
     from chatdesk.core.downloads import DownloadProgress
 
     out = io.StringIO()
