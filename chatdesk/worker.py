@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from chatdesk.core.gguf_file import InvalidModelFileError
 from chatdesk.core.model_ref import is_remote
 from chatdesk.core.sampling import InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
+from chatdesk.core.text_pacing import DEFAULT_INTERVAL_S, PacedText, TextPacer
 from chatdesk.threads import ThreadHost
 
 log = logging.getLogger(__name__)
@@ -135,27 +135,29 @@ class EngineWorker(QObject):
 
     @Slot(object)
     def generate(self, request: GenerateRequest) -> None:
-        first_at: list[float] = []
+        def send(paced: PacedText) -> None:
+            self.text.emit(TokenChunk(request.request_id, paced.text, paced.tokens_so_far,
+                                      paced.last_piece_at - paced.first_piece_at,
+                                      paced.context_used))
 
-        def on_text(piece: str, tokens: int, context_used: int) -> None:
-            now = time.perf_counter()
-            if not first_at:
-                first_at.append(now)
-            self.text.emit(TokenChunk(request.request_id, piece, tokens, now - first_at[0],
-                                      context_used))
+        local = getattr(self._engine, "measures_local_energy", True)
+        # A local decode never pauses mid-answer, so a held piece waits one token at most.
+        # A server's stream can stall: its pieces go out as they come (no pacing).
+        pacer = TextPacer(send, interval_s=DEFAULT_INTERVAL_S if local else 0.0)
 
         self.answers_begun += 1
         # A server's answer is not this machine's work: no meter, no laptop watts for it.
-        meter = self.meter if getattr(self._engine, "measures_local_energy", True) else None
+        meter = self.meter if local else None
         if meter is not None:
             meter.start()
         try:
             try:
                 self._engine.use_conversation(request.conversation_key, request.messages)
                 result: GenerationResult = self._engine.chat(
-                    request.messages, request.params, self.stop_event, on_text,
+                    request.messages, request.params, self.stop_event, pacer.feed,
                     request.request_id, loop_guard=request.loop_guard)
             finally:
+                pacer.flush()  # every piece reaches the window before the answer's end
                 report = meter.stop() if meter is not None else None
             self.done.emit(AnswerDone(request.request_id, result, report))
         except Exception as exc:
