@@ -50,13 +50,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Slot
 
 from chatdesk.api.server import ApiServer, ServeOptions
 from chatdesk.core.energy import EnergyMeter, EnergyReport
-from chatdesk.core.engine import (
-    EngineError,
-    LlamaEngine,
-    LoadOptions,
-    default_threads,
-    skip_llama_chat_formatters,
-)
+from chatdesk.core.engine import EngineError, LlamaEngine, LoadOptions
 from chatdesk.core.events import (
     AnswerDone,
     ChatMessage,
@@ -65,6 +59,7 @@ from chatdesk.core.events import (
     TokenChunk,
 )
 from chatdesk.core.gguf_file import read_gguf_header
+from chatdesk.core.llama_runtime import default_threads, skip_llama_chat_formatters
 from chatdesk.core.prompt_cache import PromptCache
 from chatdesk.core.sampling import GREEDY, SamplingParams
 from chatdesk.worker import EngineHost

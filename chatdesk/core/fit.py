@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from chatdesk.core import engine
+from chatdesk.core import llama_runtime
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def current_memory() -> MemoryInfo:
     """This machine's memory now. VRAM counts only when llama.cpp can offload to a GPU:
     an NVIDIA card seen by NVML is no help to a CPU-only llama.cpp build."""
     vm = psutil.virtual_memory()
-    free_vram = engine.free_vram_bytes() if _gpu_offload_supported() else None
+    free_vram = llama_runtime.free_vram_bytes() if _gpu_offload_supported() else None
     return MemoryInfo(total_ram=int(vm.total), available_ram=int(vm.available),
                       free_vram=free_vram)
 

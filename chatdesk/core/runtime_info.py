@@ -27,7 +27,7 @@ class RuntimeInfo:
 def runtime_info() -> RuntimeInfo:
     import llama_cpp
 
-    from chatdesk.core.engine import detect_backend
+    from chatdesk.core.llama_runtime import detect_backend
 
     return RuntimeInfo(chatdesk=__version__, llama_cpp=str(llama_cpp.__version__),
                        backend=detect_backend())

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QLabel
 
 from chatdesk import __version__
 from chatdesk.core.assets import ICON_SIZES
-from chatdesk.core.engine import detect_backend
+from chatdesk.core.llama_runtime import detect_backend
 from chatdesk.ui.about_dialog import ICON_PX, AboutDialog
 from chatdesk.ui.app_icon import app_icon
 

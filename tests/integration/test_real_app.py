@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from real_model import BENCH_TIMEOUT_S, SMOLLM2_FILENAME
 
-from chatdesk.core.engine import detect_backend
+from chatdesk.core.llama_runtime import detect_backend
 
 pytestmark = pytest.mark.integration
 

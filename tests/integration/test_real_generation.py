@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from real_model import CAPITAL_QUESTION, greedy
 
-from chatdesk.core import engine as engine_module
+from chatdesk.core import token_text as token_text_module
 from chatdesk.core.engine import LlamaEngine
 from chatdesk.core.events import ChatMessage, GenerationResult, StopReason
 from chatdesk.core.sampling import InvalidParameterError, SamplingParams
@@ -123,15 +123,15 @@ class TokenRecorder:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[bytes, str]] = []
-        original = engine_module._TokenText.decode
+        original = token_text_module.TokenText.decode
         recorder = self
 
-        def decode(self: engine_module._TokenText, token: int) -> str:
+        def decode(self: token_text_module.TokenText, token: int) -> str:
             out = original(self, token)
             recorder.calls.append((self.piece(token), out))
             return out
 
-        monkeypatch.setattr(engine_module._TokenText, "decode", decode)
+        monkeypatch.setattr(token_text_module.TokenText, "decode", decode)
 
     @property
     def raw(self) -> bytes:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from real_model import CAPITAL_QUESTION, CONTEXT, greedy
 
-from chatdesk.core.engine import LlamaEngine, LoadOptions, detect_backend
+from chatdesk.core.engine import LlamaEngine, LoadOptions
 from chatdesk.core.events import ChatMessage
+from chatdesk.core.llama_runtime import detect_backend
 from chatdesk.core.stop_flag import StopFlag
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 from packaging_helpers import SMOLLM2_FILE, clean_env, default_model_args
 
 from chatdesk import __version__
-from chatdesk.core.engine import detect_backend
+from chatdesk.core.llama_runtime import detect_backend
 
 # The session's first test also waits for the bundle (or wheel) to build; llama.cpp crawls
 # when other work shares the cores. These are hang guards, not speed limits.

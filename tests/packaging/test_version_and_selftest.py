@@ -12,7 +12,7 @@ import llama_cpp
 from packaging_helpers import ROOT, SMOLLM2_FILE
 
 from chatdesk import __version__
-from chatdesk.core.engine import detect_backend
+from chatdesk.core.llama_runtime import detect_backend
 
 
 def test_version_names_llama_cpp_and_backend_without_importing_qt(tmp_path: Path):

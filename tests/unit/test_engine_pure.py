@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from chatdesk.core.engine import LoadOptions, auto_gpu_layers
+from chatdesk.core.engine import LoadOptions
+from chatdesk.core.llama_runtime import auto_gpu_layers
 from chatdesk.core.sampling import InvalidParameterError
 
 GB = 10**9

@@ -8,7 +8,7 @@ from collections import namedtuple
 
 import pytest
 
-from chatdesk.core import engine, fit
+from chatdesk.core import fit, llama_runtime
 from chatdesk.core.fit import FitVerdict, MemoryInfo, check_fit, current_memory
 
 GiB = 1024**3
@@ -90,14 +90,14 @@ VM = namedtuple("VM", "total available")
 
 def test_current_memory_uses_psutil_and_vram_when_llama_can_offload(monkeypatch):
     monkeypatch.setattr(fit.psutil, "virtual_memory", lambda: VM(32 * GiB, 20 * GiB))
-    monkeypatch.setattr(engine, "free_vram_bytes", lambda: 7 * GiB)
+    monkeypatch.setattr(llama_runtime, "free_vram_bytes", lambda: 7 * GiB)
     monkeypatch.setattr(fit, "_gpu_offload_supported", lambda: True)
     assert current_memory() == MemoryInfo(32 * GiB, 20 * GiB, 7 * GiB)
 
 
 def test_a_gpu_llama_cannot_use_does_not_count(monkeypatch):
     monkeypatch.setattr(fit.psutil, "virtual_memory", lambda: VM(32 * GiB, 20 * GiB))
-    monkeypatch.setattr(engine, "free_vram_bytes", lambda: 7 * GiB)
+    monkeypatch.setattr(llama_runtime, "free_vram_bytes", lambda: 7 * GiB)
     monkeypatch.setattr(fit, "_gpu_offload_supported", lambda: False)
     assert current_memory().free_vram is None
 

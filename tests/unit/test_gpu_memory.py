@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from chatdesk.core import engine
+from chatdesk.core import llama_runtime
 from chatdesk.core.gpu_memory import GpuMemory
 
 
@@ -54,9 +54,9 @@ def test_no_driver_means_not_available(monkeypatch: pytest.MonkeyPatch):
 def test_no_package_means_not_available(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import raises ImportError
     assert GpuMemory().read() is None
-    assert engine.free_vram_bytes() is None
+    assert llama_runtime.free_vram_bytes() is None
 
 
 def test_free_vram_is_total_minus_used(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(used=2 << 30, total=8 << 30))
-    assert engine.free_vram_bytes() == 6 << 30
+    assert llama_runtime.free_vram_bytes() == 6 << 30
