@@ -38,7 +38,6 @@ watcher shuts the socket down so that even a stalled read returns within ~0.2 s.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -54,6 +53,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
+from chatdesk.core.download_files import (
+    SHA256,
+    DownloadCancelled,
+    DownloadError,
+    PartialFile,
+    check_request,
+    discard,
+    file_digest,
+    fsync,
+    fsync_dir,
+    normalise_sha256,
+    target_name,
+    usable_partial,
+)
 from chatdesk.core.model_store import DISK_RESERVE_BYTES
 from chatdesk.core.reachability import offline_reason, plain_os_error
 from chatdesk.core.units import format_bytes
@@ -65,9 +78,7 @@ PROGRESS_INTERVAL_S = 0.1
 SPEED_WINDOW_S = 5.0
 MAX_BACKOFF_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
-HASH_BLOCK = 4 * 1024 * 1024
 SPACE_CHECK_BYTES = 4 * 1024 * 1024  # free space is checked again after each 4 MiB written
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _active: set[str] = set()  # target paths being downloaded in this process
 _active_lock = threading.Lock()
 _GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -81,14 +92,6 @@ class DownloadProgress:
     total: int | None
     bytes_per_s: float
     eta_s: float | None
-
-
-class DownloadError(Exception):
-    """A download failed; ``str(error)`` is one line a user can act on."""
-
-
-class DownloadCancelled(DownloadError):
-    """The cancel event was set; the partial file is kept so the next call resumes."""
 
 
 class _Retryable(Exception):
@@ -145,11 +148,11 @@ def partial_downloads(models_dir: Path) -> list[PartialDownload]:
 
 def discard_partial(models_dir: Path, filename: str) -> bool:
     """Delete the unfinished download of ``filename``; True if there was one."""
-    name = _target_name(filename)
+    name = target_name(filename)
     staging = partial_dir(models_dir)
     part, sidecar = staging / f"{name}.part", staging / f"{name}.json"
     existed = part.exists() or sidecar.exists()
-    _discard(part, sidecar)
+    discard(part, sidecar)
     return existed
 
 
@@ -258,9 +261,9 @@ def download_model(repo_id: str, filename: str, models_dir: Path, *, revision: s
     raises ``DownloadError`` (``DownloadCancelled`` on cancel) with a one-line reason.
     """
     cancel = cancel or threading.Event()
-    _check_request(repo_id, filename, revision)
-    name = _target_name(filename)
-    expected_sha = _normalise_sha256(sha256)
+    check_request(repo_id, filename, revision)
+    name = target_name(filename)
+    expected_sha = normalise_sha256(sha256)
     models_dir = Path(models_dir)
     staging = partial_dir(models_dir)
     try:
@@ -309,15 +312,15 @@ def _download_locked(repo_id: str, filename: str, name: str, models_dir: Path, *
     expected, kind = _expected_digest(remote, expected_sha, repo_id, filename)
 
     if target.is_file() and (remote.size is None or target.stat().st_size == remote.size):
-        if _file_digest(target, kind, cancel) == expected:
+        if file_digest(target, kind, cancel) == expected:
             log.info("%s is already installed and verified", target)
-            _discard(part, sidecar)
+            discard(part, sidecar)
             return target
         log.warning("%s exists but does not match %s; downloading again", target, expected)
 
     state = {"repo_id": repo_id, "filename": filename, "revision": revision,
              "commit": remote.commit, "etag": remote.etag, "size": remote.size}
-    have = _usable_partial(part, sidecar, state)
+    have = usable_partial(part, sidecar, state)
     if remote.size is not None:
         # The rest of the file plus the reserve the models dir keeps for the history
         # database and settings; the final rename needs no extra room (same directory).
@@ -335,7 +338,7 @@ def _download_locked(repo_id: str, filename: str, name: str, models_dir: Path, *
         log.info("resuming %s at byte %d of %s", name, have, remote.size)
 
     meter = _Meter(have, remote.size, on_progress)
-    partial = _Partial(part, kind, remote.size, cancel)
+    partial = PartialFile(part, kind, remote.size, cancel)
     partial.sync()  # hashes the bytes an earlier run left, so the end needs no re-read
     meter.emit(force=True)
 
@@ -344,7 +347,7 @@ def _download_locked(repo_id: str, filename: str, name: str, models_dir: Path, *
         current = remote if not retry.failures else _fetch_metadata(repo_id, filename,
                                                                    revision, endpoint)
         if current.etag != remote.etag:
-            _discard(part, sidecar)
+            discard(part, sidecar)
             raise DownloadError(f"{filename} changed on the server during the download; "
                                 "start it again")
         _stream_into(current, partial, meter, cancel)
@@ -356,19 +359,19 @@ def _download_locked(repo_id: str, filename: str, name: str, models_dir: Path, *
 
     size = part.stat().st_size
     if remote.size is not None and size != remote.size:
-        _discard(part, sidecar)
+        discard(part, sidecar)
         raise DownloadError(f"{filename}: got {size} bytes, the server said {remote.size}; "
                             "the download was deleted")
     actual = partial.hexdigest()
     if actual != expected:
-        _discard(part, sidecar)
+        discard(part, sidecar)
         label = "sha256" if kind == "sha256" else "git sha1"
         raise DownloadError(f"{label} mismatch for {filename}: expected {expected}, got "
                             f"{actual}; the downloaded file was deleted")
-    _fsync(part)
+    fsync(part)
     os.replace(part, target)
-    _fsync_dir(models_dir)
-    _discard(sidecar)
+    fsync_dir(models_dir)
+    discard(sidecar)
     log.info("installed %s from %s (%s %s verified)", target, repo_id, kind, expected)
     return target
 
@@ -481,7 +484,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 def _expected_digest(remote: _Remote, expected_sha: str | None, repo_id: str,
                      filename: str) -> tuple[str, str]:
     """The hash to verify against: the caller's sha256, else the server's LFS sha256."""
-    server_sha = remote.etag if _SHA256.fullmatch(remote.etag) else None
+    server_sha = remote.etag if SHA256.fullmatch(remote.etag) else None
     if expected_sha is not None:
         if server_sha is not None and server_sha != expected_sha:
             raise DownloadError(f"sha256 mismatch for {filename}: expected {expected_sha}, the "
@@ -541,7 +544,7 @@ def _with_retries(step: Callable[[], Any], retry: _RetryPolicy, cancel: threadin
             retry.wait_or_give_up(error)
 
 
-def _stream_into(remote: _Remote, partial: _Partial, meter: _Meter,
+def _stream_into(remote: _Remote, partial: PartialFile, meter: _Meter,
                  cancel: threading.Event) -> None:
     """GET the rest of the file from where ``partial`` ends, appending to it."""
     import httpx2
@@ -676,185 +679,3 @@ class _Meter:
         if self.total is not None and speed > 0:
             eta = max(0.0, (self.total - self.downloaded) / speed)
         self.callback(DownloadProgress(self.downloaded, self.total, speed, eta))
-
-
-# ----------------------------------------------------------------------------- files
-
-
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\?#%]")
-
-
-def repo_path_problem(path: str) -> str | None:
-    """Why ``path`` cannot be a file (or revision) in a Hub repository, or None.
-
-    It becomes part of the URL the token is sent to: ``..`` or a leading ``/`` would move
-    the request elsewhere on the server (``--file ../../x.gguf`` did), and backslashes,
-    empty or ``.`` parts, ``?``, ``#`` and ``%`` have no place in a repository path. The
-    catalog refuses the same (core/catalog.py).
-    """
-    if not path:
-        return "it is empty"
-    if path.startswith("/"):
-        return "it is an absolute path"
-    if _UNSAFE_CHARS.search(path):
-        return "it holds a backslash, a control character, '?', '#' or '%'"
-    if any(part in ("", ".", "..") for part in path.split("/")):
-        return "it has an empty, '.' or '..' part"
-    return None
-
-
-def is_safe_repo_path(path: str) -> bool:
-    return repo_path_problem(path) is None
-
-
-def is_valid_repo_id(repo_id: str) -> bool:
-    return bool(_REPO_ID.match(repo_id)) and ".." not in repo_id and "--" not in repo_id
-
-
-def _check_request(repo_id: str, filename: str, revision: str) -> None:
-    """Refuse, before any request, what would change the URL the token is sent to."""
-    if not is_valid_repo_id(repo_id):
-        raise DownloadError(f"invalid repository id {repo_id!r} (expected owner/name)")
-    problem = repo_path_problem(filename)
-    if problem:
-        raise DownloadError(f"invalid file name {filename!r}: {problem}")
-    problem = repo_path_problem(revision)
-    if problem:
-        raise DownloadError(f"invalid revision {revision!r}: {problem}")
-
-
-def _target_name(filename: str) -> str:
-    """The file's name in models_dir: the last path part, which must be a plain name."""
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    if not name or name in (".", "..") or name.startswith(".") or "\x00" in name:
-        raise DownloadError(f"invalid file name {filename!r}")
-    return name
-
-
-def _normalise_sha256(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    cleaned = value.strip().lower()
-    if not _SHA256.fullmatch(cleaned):
-        raise DownloadError(f"not a sha256 (64 hex digits): {value!r}")
-    return cleaned
-
-
-def _usable_partial(part: Path, sidecar: Path, state: dict[str, Any]) -> int:
-    """Bytes of a partial we can resume from; a partial for another file is dropped."""
-    if not part.exists():
-        _discard(sidecar)
-        return 0
-    try:
-        saved = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = None
-    keys = ("repo_id", "filename", "etag", "size")
-    size = part.stat().st_size
-    if (not isinstance(saved, dict) or any(saved.get(k) != state[k] for k in keys)
-            or (state["size"] is not None and size > state["size"])):
-        log.info("dropping a stale partial download %s", part)
-        _discard(part, sidecar)
-        return 0
-    return size
-
-
-def _new_digest(kind: str, size: int | None) -> Any:
-    if kind == "git-sha1":
-        digest = hashlib.sha1(usedforsecurity=False)
-        digest.update(f"blob {size}\0".encode())
-        return digest
-    return hashlib.sha256()
-
-
-class _Partial:
-    """The partial file and a running hash of exactly the bytes it holds.
-
-    The hash is carried across retries so the end needs no second read; whenever the file
-    and the hash could disagree (a failed write, a restart at 0) it is rebuilt from disk.
-    """
-
-    def __init__(self, path: Path, kind: str, size: int | None,
-                 cancel: threading.Event) -> None:
-        self.path, self.kind, self.size, self.cancel = path, kind, size, cancel
-        self.digest = _new_digest(kind, size)
-        self.length = 0
-
-    def sync(self) -> int:
-        """Make the hash cover the file as it is on disk; returns the file's length."""
-        on_disk = self.path.stat().st_size if self.path.exists() else 0
-        if on_disk != self.length:
-            self.digest, self.length = _new_digest(self.kind, self.size), 0
-            _hash_prefix(self.path, on_disk, self.digest, self.cancel)
-            self.length = on_disk
-        return self.length
-
-    def restart(self) -> None:
-        self.path.write_bytes(b"")
-        self.digest, self.length = _new_digest(self.kind, self.size), 0
-
-    @contextlib.contextmanager
-    def appender(self) -> Iterator[Callable[[bytes], None]]:
-        """Yield a ``write(chunk)`` that appends and hashes; a full disk is a DownloadError."""
-        try:
-            with self.path.open("ab") as out:
-                def write(chunk: bytes) -> None:
-                    out.write(chunk)
-                    self.digest.update(chunk)
-                    self.length += len(chunk)
-
-                yield write
-        except OSError as error:
-            if isinstance(error, (ConnectionError, TimeoutError)):
-                raise
-            self.length = -1  # unknown: the next sync() re-reads the file
-            raise DownloadError(f"cannot write {self.path}: {error.strerror or error}") \
-                from error
-
-    def hexdigest(self) -> str:
-        return str(self.digest.hexdigest())
-
-
-def _hash_prefix(path: Path, length: int, digest: Any, cancel: threading.Event) -> None:
-    """Feed the first ``length`` bytes of ``path`` into ``digest``; cancellable per block."""
-    if not length:
-        return
-    with path.open("rb") as source:
-        remaining = length
-        while remaining:
-            if cancel.is_set():
-                raise DownloadCancelled("download cancelled; run it again to resume")
-            block = source.read(min(HASH_BLOCK, remaining))
-            if not block:
-                raise DownloadError(f"{path} shrank while being read")
-            digest.update(block)
-            remaining -= len(block)
-
-
-def _file_digest(path: Path, kind: str, cancel: threading.Event) -> str:
-    digest = _new_digest(kind, path.stat().st_size)
-    _hash_prefix(path, path.stat().st_size, digest, cancel)
-    return str(digest.hexdigest())
-
-
-def _discard(*paths: Path) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX); directories cannot be opened on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

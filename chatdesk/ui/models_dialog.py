@@ -627,12 +627,8 @@ def search_gguf_repos(text: str, limit: int = 50) -> list[str]:
     """Repository ids on the Hub (or a mirror at HF_ENDPOINT) matching text, with GGUF files."""
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import (
-        check_hub_reachable,
-        current_endpoint,
-        is_valid_repo_id,
-        quiet_hub,
-    )
+    from chatdesk.core.download_files import is_valid_repo_id
+    from chatdesk.core.downloads import check_hub_reachable, current_endpoint, quiet_hub
 
     endpoint = current_endpoint()
     check_hub_reachable(endpoint)  # "offline" at once, not after ~23 s of retries
@@ -645,12 +641,8 @@ def search_gguf_repos(text: str, limit: int = 50) -> list[str]:
 def gguf_files_in(repo_id: str) -> list[str]:
     from huggingface_hub import HfApi
 
-    from chatdesk.core.downloads import (
-        check_hub_reachable,
-        current_endpoint,
-        is_safe_repo_path,
-        quiet_hub,
-    )
+    from chatdesk.core.download_files import is_safe_repo_path
+    from chatdesk.core.downloads import check_hub_reachable, current_endpoint, quiet_hub
 
     endpoint = current_endpoint()
     check_hub_reachable(endpoint)
