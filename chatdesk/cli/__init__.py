@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     if args.command == "bench" and args.server:
-        from chatdesk.bench import run_remote_bench_command
+        from chatdesk.bench.remote import run_remote_bench_command
 
         return run_remote_bench_command(args)
     if args.command == "chat":
@@ -111,7 +111,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
         return run_ui_bench_command(args)
     if args.command == "bench":
-        from chatdesk.bench import run_bench_command
+        from chatdesk.bench.pipeline import run_bench_command
 
         return run_bench_command(args)
     if args.command == "models":
