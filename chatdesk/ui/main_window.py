@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         view.regenerate_requested.connect(self.session.regenerate)
         view.edit_requested.connect(self.begin_edit)
         view.sibling_requested.connect(self.session.switch_sibling)
+        view.continue_requested.connect(self.continue_answer)
         side = self.sidebar
         side.new_requested.connect(self.new_chat)
         side.conversation_selected.connect(self.session.open_conversation)
@@ -212,8 +213,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_answer_started(self, started: AnswerStarted) -> None:
         title = answer_title(started.model, self.session.catalog)
+        # A continued answer replaces its own row and streams on after its text so far.
         self.chat_view.begin_stream(MessageItem(id=started.answer_id, role="assistant",
-                                                text="", title=title))
+                                                text=started.text, title=title),
+                                    after=started.after)
         self.status.speed(0)
 
     @Slot(object)
@@ -269,6 +272,12 @@ class MainWindow(QMainWindow):
         self.input_box.clear()
         self.edit_label.hide()
         self.session.send(text)
+
+    @Slot(int)
+    def continue_answer(self, message_id: int) -> None:
+        """"Continue anyway" under an answer that stopped early."""
+        if self.session.continue_answer(message_id):
+            self.error_banner.hide()
 
     @Slot(int)
     def begin_edit(self, message_id: int) -> None:
