@@ -31,8 +31,10 @@ from chatdesk.core.events import (
     LoadProgress,
     ModelInfo,
     PromptCount,
+    StopReason,
     TokenChunk,
 )
+from chatdesk.core.figures import can_continue
 from chatdesk.core.history import HistoryError, HistoryStore, StoredMessage, ThreadMessage
 from chatdesk.core.model_defaults import sampling_for_load
 from chatdesk.core.model_ref import parse_remote
@@ -61,6 +63,8 @@ class SessionState(str, enum.Enum):
 class AnswerStarted:
     answer_id: int
     model: str  # the model file, for the answer's heading
+    text: str = ""  # a continued answer's text so far (the new text is appended to it)
+    after: int | None = None  # continuing: the question it answers (its row is replaced)
 
 
 @dataclass(frozen=True)
@@ -436,18 +440,40 @@ class ChatSession(QObject):
             del self.thread[end + 1:]
             self.thread_trimmed.emit(keep_id)
 
-    def _start_answer(self, parent_id: int) -> None:
+    @_reports_history_errors
+    def continue_answer(self, message_id: int) -> bool:
+        """Write on from where the last answer stopped (the loop guard, the token limit or
+        Stop): the engine continues the same answer (it gets the text so far as the last,
+        unfinished assistant turn) and the new text is appended to the same stored
+        message. After the loop guard it is off for this part: the user asked for more."""
+        if self.busy or not self.ready or not self.thread:
+            return False
+        last = self.thread[-1]
+        if last.id != message_id or last.role != "assistant" or last.parent_id is None \
+                or not can_continue(last.stop_reason):
+            return False
+        self._start_answer(last.parent_id, continuing=last)
+        return True
+
+    def _start_answer(self, parent_id: int, continuing: ThreadMessage | None = None) -> None:
         assert self.model is not None and self.conversation_id is not None
         messages = prompt_messages(self.thread, parent_id, self.system_prompt)
+        loop_guard = self.store.settings.loop_guard
+        if continuing is not None:
+            messages.append(continuing.to_chat_message())
+            loop_guard = loop_guard and continuing.stop_reason != StopReason.REPETITION.value
         recorder = AnswerRecorder(self.history, self.conversation_id, parent_id,
-                                  model=self.model.path, sampling=self.sampling)
+                                  model=self.model.path, sampling=self.sampling,
+                                  continuing=continuing)
         self._idle_save.stop()
         request_id = self.host.generate(messages, self.sampling,
                                         conversation_key=str(self.conversation_id),
-                                        loop_guard=self.store.settings.loop_guard)
+                                        loop_guard=loop_guard)
         self._answer = _RunningAnswer(request_id, recorder, self.model.path)
         self._set_state(SessionState.WAITING)
-        self.answer_started.emit(AnswerStarted(recorder.answer_id, self.model.path))
+        self.answer_started.emit(AnswerStarted(
+            recorder.answer_id, self.model.path, recorder.prefix,
+            parent_id if continuing is not None else None))
         self._save_timer.start()
 
     def stop(self) -> None:

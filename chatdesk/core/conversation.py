@@ -82,13 +82,21 @@ class AnswerRecorder:
     """
 
     def __init__(self, history: HistoryStore, conversation_id: int, parent_id: int, *,
-                 model: str, sampling: SamplingParams) -> None:
+                 model: str, sampling: SamplingParams,
+                 continuing: StoredMessage | None = None) -> None:
+        """``continuing``: a stored answer to write on ("continue anyway"): its text is
+        kept and the new text is appended to the same message, not to a new one."""
         self.history = history
         self.conversation_id = conversation_id
-        self.answer_id = history.begin_answer(conversation_id, parent_id, model=model,
-                                              sampling=sampling.to_dict()).id
+        if continuing is None:
+            self.answer_id = history.begin_answer(conversation_id, parent_id, model=model,
+                                                  sampling=sampling.to_dict()).id
+            self.prefix = ""
+        else:
+            self.answer_id = history.resume_answer(continuing.id).id
+            self.prefix = continuing.content
         self._unsaved: list[str] = []
-        self.text = ""  # everything streamed so far, saved or not
+        self.text = self.prefix  # everything so far, saved or not
         self.finished = False
 
     def add(self, piece: str) -> None:
@@ -103,11 +111,11 @@ class AnswerRecorder:
     def finish(self, result: GenerationResult,
                energy: dict[str, Any] | None = None) -> StoredMessage:
         """The engine returned (by EOS, a stop string, the limit or the user's Stop: the
-        stop reason tells which)."""
+        stop reason tells which). A continued answer keeps the figures of its last part."""
         self._unsaved.clear()
         self.finished = True
         return self.history.finish_answer(
-            self.answer_id, content=result.text, state="complete",
+            self.answer_id, content=self.prefix + result.text, state="complete",
             stop_reason=result.stop_reason.value, stats=AnswerStats.from_result(result).to_dict(),
             energy=energy)
 

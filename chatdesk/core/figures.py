@@ -285,6 +285,7 @@ STOP_NOTES = {  # the stats line: nothing to say when the model simply finished
     "stop_string": "",
     "user_stop": "stopped by you",
     "context_full": "the context window is full",
+    "repetition": "it began repeating itself",
 }
 STOP_CHIPS = {  # a chip always says why the answer ended
     "eos": "finished",
@@ -292,7 +293,34 @@ STOP_CHIPS = {  # a chip always says why the answer ended
     "stop_string": "stop string",
     "user_stop": "stopped by you",
     "context_full": "context full",
+    "repetition": "repeating itself",
 }
+
+
+# Said under an answer that did not end by itself, and whether "continue" makes sense
+# there (a full context cannot take more; the model's own end or a stop string is an end).
+STOP_LABELS = {
+    "length": "stopped at the token limit",
+    "user_stop": "stopped by you",
+    "context_full": "stopped: the context window is full",
+    "repetition": "stopped: it began repeating itself",
+}
+CONTINUABLE = frozenset({"length", "user_stop", "repetition"})
+CONTINUE_LABEL = "Continue anyway"  # the one-click button beside the label
+CONTINUE_TIPS = {
+    "repetition": "Write on from where it stopped, with the loop guard off for this part",
+    "length": "Write on from where it stopped, up to the token limit again",
+    "user_stop": "Write on from where you stopped it",
+}
+
+
+def stop_label(stop_reason: str | None) -> str:
+    """'stopped: it began repeating itself'; '' for an answer that ended by itself."""
+    return STOP_LABELS.get(stop_reason or "", "")
+
+
+def can_continue(stop_reason: str | None) -> bool:
+    return (stop_reason or "") in CONTINUABLE
 
 
 def stats_line(stats: AnswerStats | Mapping[str, Any] | None,

@@ -1,5 +1,6 @@
-"""The middle column: error banner, the conversation (or the first-start hint), the edit
-notice, and the message box with Send and Stop. Widgets only; the window wires them."""
+"""The middle column: error banner, the conversation (or the first-start hint and the
+first-run card), the edit notice, and the message box with Send and Stop. Widgets only;
+the window wires them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ EMPTY_HINT = (
     "answer.<br><br>The built-in model (SmolLM2 135M) is tiny: it works offline and "
     "can chat, but it gets facts wrong. For better answers, get a stronger model in "
     "<b>Models › Manage models</b> (Ctrl+M).")
+CARD_MAX_WIDTH = 620  # px: the card's sentences stay readable lines in a wide window
 
 
 class ChatColumn(QWidget):
@@ -50,8 +52,20 @@ class ChatColumn(QWidget):
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_hint.setContentsMargins(40, 20, 40, 20)
         self.empty_hint.setStyleSheet("color: palette(placeholder-text)")
+        # The first-run card (ui/first_run_card.py) goes here, under the hint, centred and
+        # no wider than a comfortable line: see ``place_card``.
+        self.card_row = QHBoxLayout()
+        self.card_row.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.error_banner)
         layout.addWidget(self.empty_hint)
+        layout.addLayout(self.card_row)
         layout.addWidget(self.chat_view, 1)
         layout.addWidget(self.edit_label)
         layout.addLayout(row)
+
+    def place_card(self, card: QWidget) -> None:
+        """Put the first-run card under the empty chat's hint."""
+        card.setMaximumWidth(CARD_MAX_WIDTH)
+        self.card_row.addStretch(1)
+        self.card_row.addWidget(card, 100)
+        self.card_row.addStretch(1)

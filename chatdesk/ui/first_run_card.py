@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.core.catalog import Catalog
-from chatdesk.core.fit import FitVerdict
+from chatdesk.core.fit import FitVerdict, MemoryInfo
 from chatdesk.core.recommend import (
+    Reachability,
     Recommendation,
     Suggestion,
     first_run_suggestion,
@@ -55,6 +56,7 @@ class FirstRunCard(QFrame):
 
     switch_requested = Signal(str)  # the downloaded model's path
     checked = Signal()  # the background check has answered and the card shows it
+    dismissed = Signal()  # "Not now"
 
     def __init__(self, downloads: DownloadManager, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +66,7 @@ class FirstRunCard(QFrame):
         self.suggestion: Suggestion | None = None
         self.job_id: int | None = None
         self.installed_path: str | None = None
+        self.failed = False  # the check itself failed: the card has nothing to say
 
         self.title = QLabel(self.tr("<b>A better model for this machine</b>"))
         self.text = QLabel()
@@ -78,6 +81,9 @@ class FirstRunCard(QFrame):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.switch_button = QPushButton()
+        self.dismiss_button = QPushButton(self.tr("Not now"))
+        self.dismiss_button.setFlat(True)
+        self.dismiss_button.setAccessibleName(self.tr("Hide this suggestion"))
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.text)
@@ -87,28 +93,39 @@ class FirstRunCard(QFrame):
         buttons.addWidget(self.download_button)
         buttons.addWidget(self.switch_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.dismiss_button)
         layout.addLayout(buttons)
         for widget in (self.title, self.download_button, self.progress, self.status,
-                       self.switch_button):
+                       self.switch_button, self.dismiss_button):
             widget.hide()
 
         self.download_button.clicked.connect(self.start_download)
         self.switch_button.clicked.connect(self._switch)
+        self.dismiss_button.clicked.connect(self.dismissed)
         self.downloads.update.connect(self._on_update)
 
     # -- what to show ---------------------------------------------------------------------
-    def check(self, catalog: Catalog, models_dir: Path) -> None:
+    @property
+    def in_progress(self) -> bool:
+        """A download was started from here and not yet switched to (or given up)."""
+        return self.job_id is not None or self.installed_path is not None
+
+    def check(self, catalog: Catalog, models_dir: Path, *, memory: MemoryInfo | None = None,
+              reachability: Reachability | None = None) -> None:
         """Work out the suggestion off the GUI thread (it may wait on the network for a
-        second or two), then show it."""
+        second or two), then show it. ``memory`` and ``reachability`` replace this
+        machine's readings (tests)."""
         self.text.setText(self.tr("Looking for a model that suits this machine…"))
-        run_op(lambda: first_run_suggestion(catalog, models_dir), self._on_checked,
-               self._on_checked, name="first-run-check")
+        run_op(lambda: first_run_suggestion(catalog, models_dir, memory=memory,
+                                            reachability=reachability),
+               self._on_checked, self._on_checked, name="first-run-check")
 
     @Slot(object)
     def _on_checked(self, result: object) -> None:
         if isinstance(result, Suggestion):
             self.set_suggestion(result)
         else:  # the check itself failed: say nothing rather than something wrong
+            self.failed = True
             self.hide()
         self.checked.emit()
 
@@ -117,6 +134,7 @@ class FirstRunCard(QFrame):
         recommendation = suggestion.recommendation
         self.title.setVisible(recommendation is not None)
         self.download_button.setVisible(recommendation is not None)
+        self.dismiss_button.setVisible(recommendation is not None)
         self.progress.hide()
         self.status.hide()
         self.switch_button.hide()
@@ -152,6 +170,7 @@ class FirstRunCard(QFrame):
             self.progress.setValue(int(1000 * sample.downloaded / sample.total))
         if update.state is JobState.DONE and update.path:
             self.installed_path = update.path
+            self.job_id = None
             self.progress.setValue(1000)
             self.progress.hide()
             self.status.hide()
@@ -171,4 +190,5 @@ class FirstRunCard(QFrame):
     @Slot()
     def _switch(self) -> None:
         if self.installed_path:
-            self.switch_requested.emit(self.installed_path)
+            path, self.installed_path = self.installed_path, None
+            self.switch_requested.emit(path)

@@ -24,10 +24,12 @@ from PySide6.QtWidgets import (
 from chatdesk.core.events import ModelInfo, TokenChunk
 from chatdesk.core.exchange import ImportResult
 from chatdesk.core.figures import answer_title
+from chatdesk.core.fit import MemoryInfo
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
 from chatdesk.core.model_store import installed_models
 from chatdesk.core.paths import AppPaths
+from chatdesk.core.recommend import Reachability, only_bundled_models
 from chatdesk.core.settings import Settings
 from chatdesk.download_manager import DownloadManager
 from chatdesk.session import (
@@ -46,6 +48,7 @@ from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.file_dialogs import choose_model_file
+from chatdesk.ui.first_run_card import FirstRunCard
 from chatdesk.ui.menus import build_menus
 from chatdesk.ui.models_dialog import ModelsDialog
 from chatdesk.ui.servers_tab import add_servers_tab, remote_choices
@@ -65,11 +68,12 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session
         self.paths = paths
-        self.downloads: DownloadManager | None = None  # started when the Models dialog opens
+        self.downloads: DownloadManager | None = None  # started on first use: download_manager
         self.models_dialog: ModelsDialog | None = None
         self.api_control: ApiControl | None = None  # the Server menu (app.build_window)
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
+        self.first_run: FirstRunCard | None = None  # app.main: offer_first_run()
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self.exchange = ExchangeActions(paths.database, self, session.store)
@@ -99,6 +103,7 @@ class MainWindow(QMainWindow):
         self.edit_label, self.input_box = column.edit_label, column.input_box
         self.send_button, self.stop_button = column.send_button, column.stop_button
         self.empty_hint = column.empty_hint
+        self.chat_column = column
         self.context_meter = ContextMeter(self.session, self.input_box, column)
         column.layout().addWidget(self.context_meter)  # under the box: what a send takes
         self.right_panel = SidePanel(self.session.store)
@@ -123,6 +128,7 @@ class MainWindow(QMainWindow):
         view.regenerate_requested.connect(self.session.regenerate)
         view.edit_requested.connect(self.begin_edit)
         view.sibling_requested.connect(self.session.switch_sibling)
+        view.continue_requested.connect(self.continue_answer)
         side = self.sidebar
         side.new_requested.connect(self.new_chat)
         side.conversation_selected.connect(self.session.open_conversation)
@@ -198,6 +204,7 @@ class MainWindow(QMainWindow):
         self.chat_view.set_messages([message_item(m, catalog) for m in thread
                                      if m.role != "system"])
         self.empty_hint.setVisible(not thread)
+        self._update_first_run()
         self._update_controls()
 
     @Slot(int)
@@ -208,12 +215,15 @@ class MainWindow(QMainWindow):
     def _on_message_added(self, message: ThreadMessage) -> None:
         self.chat_view.append_message(message_item(message, self.session.catalog))
         self.empty_hint.hide()
+        self._update_first_run()
 
     @Slot(object)
     def _on_answer_started(self, started: AnswerStarted) -> None:
         title = answer_title(started.model, self.session.catalog)
+        # A continued answer replaces its own row and streams on after its text so far.
         self.chat_view.begin_stream(MessageItem(id=started.answer_id, role="assistant",
-                                                text="", title=title))
+                                                text=started.text, title=title),
+                                    after=started.after)
         self.status.speed(0)
 
     @Slot(object)
@@ -271,6 +281,12 @@ class MainWindow(QMainWindow):
         self.session.send(text)
 
     @Slot(int)
+    def continue_answer(self, message_id: int) -> None:
+        """"Continue anyway" under an answer that stopped early."""
+        if self.session.continue_answer(message_id):
+            self.error_banner.hide()
+
+    @Slot(int)
     def begin_edit(self, message_id: int) -> None:
         """Put a user message back in the box; sending makes it a new branch."""
         text = self.session.begin_edit(message_id)
@@ -317,15 +333,62 @@ class MainWindow(QMainWindow):
         self.sampling_panel.set_models(paths, model.path if model else None,
                                        remote_choices(self.session.store.settings.servers))
 
-    @Slot()
-    def show_models(self) -> ModelsDialog:
-        """Open (or raise) the Models dialog; downloads outlive it until the app closes."""
+    def download_manager(self) -> DownloadManager:
+        """The app's one download manager (the Models dialog's and the first-run card's),
+        started on first use; its downloads outlive the dialog until the app closes."""
         if self.downloads is None:
             self.downloads = DownloadManager(self.paths.models_dir, self)
             self.downloads.update.connect(lambda _update: self.refresh_models())
+        return self.downloads
+
+    # -- the first run ----------------------------------------------------------------------
+    def offer_first_run(self, *, memory: MemoryInfo | None = None,
+                        reachability: Reachability | None = None) -> FirstRunCard | None:
+        """While only the bundled model is installed, the empty chat recommends one
+        download that fits this machine (ui/first_run_card.py). Called by app.main, never
+        by build_window: its check runs on a thread (it may wait on the network), which a
+        test must start knowingly. ``memory`` and ``reachability`` replace the readings."""
+        if self.first_run is not None or not only_bundled_models(self.paths.models_dir):
+            return None
+        card = FirstRunCard(self.download_manager())
+        card.switch_requested.connect(self._switch_to_download)
+        card.dismissed.connect(self._dismiss_first_run)
+        card.checked.connect(self._update_first_run)
+        card.downloads.update.connect(lambda _update: self._update_first_run())
+        self.chat_column.place_card(card)
+        self.first_run = card
+        self._update_first_run()
+        card.check(self.session.catalog, self.paths.models_dir, memory=memory,
+                   reachability=reachability)
+        return card
+
+    def _update_first_run(self) -> None:
+        """The card shows in the empty chat; a download it started stays in view (with
+        its progress, then its Switch button) while the user chats on."""
+        card = self.first_run
+        if card is None:
+            return
+        card.setVisible(not card.failed and (not self.session.thread or card.in_progress))
+
+    @Slot(str)
+    def _switch_to_download(self, path: str) -> None:
+        self._dismiss_first_run()
+        self.load_model(path)
+
+    @Slot()
+    def _dismiss_first_run(self) -> None:
+        card, self.first_run = self.first_run, None
+        if card is not None:
+            card.hide()
+            card.deleteLater()
+
+    @Slot()
+    def show_models(self) -> ModelsDialog:
+        """Open (or raise) the Models dialog; downloads outlive it until the app closes."""
+        downloads = self.download_manager()
         if self.models_dialog is None:
             self.models_dialog = ModelsDialog(self.session.catalog, self.paths.models_dir,
-                                              self.downloads, self)
+                                              downloads, self)
             self.models_dialog.load_requested.connect(self.load_model)
             servers = add_servers_tab(self.models_dialog.tabs, self.session.store,
                                       self.session.keys)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from loop_texts import LEGITIMATE, LOOPS
-from real_model import greedy
+from real_model import CONTEXT, greedy
 
 from chatdesk.core.engine import LlamaEngine
-from chatdesk.core.events import ChatMessage, StopReason
+from chatdesk.core.events import ChatMessage, GenerationResult, StopReason
+from chatdesk.core.history import HistoryStore
 from chatdesk.core.loop_guard import LoopGuard
 from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.settings import Settings
+from chatdesk.core.settings_store import SettingsStore
 from chatdesk.core.stop_flag import StopFlag
+from chatdesk.session import ChatSession, SessionState
+from chatdesk.worker import EngineHost
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +101,46 @@ def test_structured_answers_are_not_cut(smollm2_engine: LlamaEngine, question: s
     print(f"\n{result.stop_reason.value}, {result.generated_tokens} tokens:\n{result.text}")
     assert result.stop_reason in (StopReason.EOS, StopReason.LENGTH)
     assert result.generated_tokens > 40
+
+
+def test_continue_anyway_writes_on_in_the_same_answer_without_the_guard(
+        qtbot, model_path: Path, tmp_path: Path):
+    """The window's path: the pinned loop is stopped, then "continue anyway" continues the
+    same stored answer with the guard off, so it runs on (repeating) to the token limit,
+    past the point where a guarded answer would have been stopped again."""
+    host = EngineHost(LlamaEngine(), model_path.parent)
+    history = HistoryStore.open(tmp_path / "history.sqlite3")
+    store = SettingsStore(tmp_path / "settings.json", Settings(context_length=CONTEXT))
+    session = ChatSession(host, history, store, None, model_path.parent)
+    done: list[GenerationResult] = []
+    session.answer_done.connect(lambda finished: done.append(finished.result))
+    try:
+        session.load_model(str(model_path))
+        qtbot.waitUntil(lambda: session.state is SessionState.IDLE, timeout=120_000)
+        session.set_sampling(SamplingParams(seed=LOOPING_SEED, max_tokens=LIMIT))
+        assert session.send(SEA[0].content)
+        qtbot.waitUntil(lambda: len(done) == 1, timeout=300_000)
+        assert done[0].stop_reason is StopReason.REPETITION
+        stopped = session.thread[-1]
+
+        more = 400  # more than a guarded answer gets before the loop is caught again
+        session.set_sampling(SamplingParams(seed=LOOPING_SEED, max_tokens=more))
+        assert session.continue_answer(stopped.id)
+        qtbot.waitUntil(lambda: len(done) == 2, timeout=300_000)
+    finally:
+        session.close()
+        assert host.shutdown(60_000)
+    rest = done[1]
+    print(f"\nstopped after {done[0].generated_tokens} tokens; continued with "
+          f"{rest.generated_tokens} more ({rest.stop_reason.value}, "
+          f"{rest.prompt_eval_tokens} of {rest.prompt_tokens} prompt tokens evaluated)")
+    assert rest.stop_reason is StopReason.LENGTH and rest.generated_tokens == more
+    thread = history.thread(session.conversation_id)
+    history.close()
+    assert [m.role for m in thread] == ["user", "assistant"]
+    answer = thread[-1]
+    assert answer.id == stopped.id and answer.sibling_count == 1
+    assert answer.content == stopped.content + rest.text
+    assert answer.stop_reason == "length" and answer.state == "complete"
+    assert rest.text.strip()[:40] in stopped.content  # it went on with the same loop
+    assert rest.prompt_eval_tokens <= 2  # the cache still held the stopped answer

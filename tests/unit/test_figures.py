@@ -301,3 +301,17 @@ def test_an_imported_chat_with_partial_figures_opens_and_exports_everywhere(tmp_
     assert [m["stats"] for m in stored if m["role"] == "assistant"] == [
         {"generated_tokens": 5}, {"ttft_s": "fast", "tokens_per_s": None, "context_used": 12},
         None]  # JSON keeps what was imported, as it was
+
+
+def test_an_early_stop_is_said_in_words_and_says_whether_it_can_continue():
+    from chatdesk.core.figures import can_continue, stop_label
+
+    assert stop_label("repetition") == "stopped: it began repeating itself"
+    assert stop_label("length") == "stopped at the token limit"
+    assert stop_label("user_stop") == "stopped by you"
+    assert stop_label("context_full") == "stopped: the context window is full"
+    assert stop_label("eos") == stop_label("stop_string") == stop_label(None) == ""
+    assert [r for r in ("eos", "length", "stop_string", "user_stop", "context_full",
+                        "repetition", None) if can_continue(r)] == [
+        "length", "user_stop", "repetition"]
+    assert answer_chips(None, None, "repetition") == ("repeating itself",)

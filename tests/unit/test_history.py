@@ -623,3 +623,36 @@ def test_an_imported_absurd_time_becomes_the_import_time(db, clock, absurd):
         first, second = store.thread(conversation.id)
         assert before < first.created_at <= clock.now
         assert second.created_at == 1_600_000_000  # a real time is kept
+
+
+def test_a_continued_answer_is_appended_to_the_same_message(store, db):
+    """"Continue anyway": the stopped answer streams again and the rest is appended to it,
+    kept by a crash as any streaming answer is, and finished as one message."""
+    from chatdesk.core.conversation import AnswerRecorder
+    from chatdesk.core.history import NotFoundError
+
+    conversation = store.create_conversation()
+    user, reply = chat(store, conversation, "sing", "la la")
+    stopped = store.finish_answer(reply.id, content="la la", state="complete",
+                                  stop_reason="repetition", stats={})
+    recorder = AnswerRecorder(store, conversation.id, user.id, model="m.gguf",
+                              sampling=SamplingParams(), continuing=stopped)
+    assert recorder.answer_id == reply.id and recorder.text == "la la"
+    assert store.message(reply.id).state == "streaming"
+    recorder.add(" and more")
+    recorder.flush()
+    with HistoryStore.open(db) as other:  # another open (a restart) leaves a live one alone
+        assert other.message(reply.id).content == "la la and more"
+        assert other.message(reply.id).state == "streaming"
+    result = GenerationResult(request_id=2, text=" and more.", stop_reason=StopReason.EOS,
+                              prompt_tokens=9, prompt_eval_tokens=1, prompt_eval_s=0.01,
+                              generated_tokens=3, generation_s=0.1, ttft_s=0.01, total_s=0.11,
+                              dropped_turns=0, context_used=12, context_length=2048)
+    finished = recorder.finish(result)
+    assert finished.id == reply.id and finished.content == "la la and more."
+    assert finished.state == "complete" and finished.stop_reason == "eos"
+    thread = store.thread(conversation.id)
+    assert texts(thread) == ["sing", "la la and more."]
+    assert thread[-1].sibling_count == 1
+    with pytest.raises(NotFoundError):
+        store.resume_answer(user.id)  # only an answer can be continued

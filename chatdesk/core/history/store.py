@@ -470,6 +470,20 @@ class HistoryStore:
         return self._require_message(message_id)
 
     @guarded
+    def resume_answer(self, message_id: int) -> StoredMessage:
+        """Make a finished answer 'streaming' again, its text kept, so that a continuation
+        ("continue anyway") is appended to the same message, as safely as a new answer."""
+        with self._write() as conn:
+            row = conn.execute("SELECT conversation_id, role FROM messages WHERE id = ?",
+                               (message_id,)).fetchone()
+            if row is None or row[1] != "assistant":
+                raise NotFoundError(f"no answer {message_id}")
+            conn.execute("UPDATE messages SET state = 'streaming', writer = ? WHERE id = ?",
+                         (writer_id(), message_id))
+            self._touch(conn, row[0], message_id)
+        return self._require_message(message_id)
+
+    @guarded
     def append_answer_text(self, message_id: int, text: str) -> bool:
         """Append to a streaming answer and commit, so a crash keeps it.
 

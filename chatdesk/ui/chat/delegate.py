@@ -167,11 +167,12 @@ class MessageDelegate(QStyledItemDelegate):
                       theme.search_hit)
         painter.restore()
 
-        self._paint_footer(painter, theme, geo, fill, muted)
+        self._paint_footer(painter, theme, geo, fill, muted, hover)
         painter.restore()
 
     def _paint_footer(self, painter: QPainter, theme: RenderTheme, geo: RowGeometry,
-                      fill: QColor, muted: QColor) -> None:
+                      fill: QColor, muted: QColor,
+                      hover: tuple[int, str, object] | None = None) -> None:
         """Figures as small rounded chips; status and notes as grey text. Nothing is cut
         unless one piece is wider than the whole bubble."""
         if not geo.footer:
@@ -181,6 +182,14 @@ class MessageDelegate(QStyledItemDelegate):
         chip_border = blend(fill, theme.text, 0.16 if theme.dark else 0.12)
         warning = QColor(_WARNING_COLORS[1 if theme.dark else 0])
         for piece, rect in geo.footer:
+            if piece.kind == "button":  # like a hover button, but always there
+                hot = hover is not None and hover[1] == "action" and hover[2] == piece.action
+                painter.setPen(QPen(blend(fill, theme.text, 0.25), 1))
+                painter.setBrush(blend(fill, theme.text, 0.14 if hot else 0.05))
+                painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+                painter.setPen(theme.text)
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, piece.text)
+                continue
             if piece.kind == "chip":
                 painter.setPen(QPen(chip_border, 1))
                 painter.setBrush(chip_fill)

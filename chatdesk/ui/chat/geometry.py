@@ -74,6 +74,8 @@ class FooterPiece:
 
     text: str
     kind: str = "chip"  # "chip" (rounded label) | "text" | "status" | "warning" (coloured)
+    #                     | "button" (always shown, clicked as ``action``)
+    action: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ def piece_width(piece: FooterPiece, small: QFontMetrics) -> int:
     # +1: the integer advance can be up to half a pixel short of the text's real width,
     # and a piece must never be elided when it has the room it asked for.
     text = small.horizontalAdvance(piece.text) + 1
+    if piece.kind == "button":
+        return text + 2 * CHIP_PAD
     return text + 2 * STAT_PAD if piece.kind == "chip" else text
 
 
@@ -256,6 +260,9 @@ def hit(geo: RowGeometry, point: QPointF) -> tuple[str, object]:
     for name, rect in geo.actions:
         if rect.contains(point):
             return ("action", name)
+    for piece, rect in geo.footer:
+        if piece.action and rect.contains(point):
+            return ("action", piece.action)
     if geo.nav:
         if geo.nav[0].contains(point):
             return ("nav", "previous")

@@ -18,6 +18,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QMenu, QToolTip
 
+from chatdesk.core.figures import CONTINUE_LABEL
 from chatdesk.ui.chat import geometry
 from chatdesk.ui.icons import icon
 
@@ -27,9 +28,10 @@ class ViewInteraction:
 
     def target_rect(self, message_id: int, target: str) -> QRect | None:
         """Viewport rectangle of a part of a visible message, for tests and automation:
-        "copy", "edit", "regenerate", "delete", "previous", "next", "code:N" (the copy
-        button of code block N), "bubble", "text" (the message body), "footer:N" (the Nth
-        piece under it: a status, a figure chip or a part of the note)."""
+        "copy", "edit", "regenerate", "delete", "previous", "next", "continue" (under an
+        answer that stopped early), "code:N" (the copy button of code block N), "bubble",
+        "text" (the message body), "footer:N" (the Nth piece under it: a status, a figure
+        chip or a part of the note)."""
         row = self._model.row_of(message_id)
         if row is None:
             return None
@@ -47,7 +49,8 @@ class ViewInteraction:
             rects = geo.code_copy if kind == "code" else [r for _, r in geo.footer]
             rect = rects[int(number)] if int(number) < len(rects) else None
         else:
-            rect = next((r for name, r in geo.actions if name == target), None)
+            buttons = [(piece.action, r) for piece, r in geo.footer if piece.action]
+            rect = next((r for name, r in [*geo.actions, *buttons] if name == target), None)
         return rect.toAlignedRect() if rect is not None else None
 
     def context_menu(self, message_id: int) -> QMenu | None:
@@ -156,6 +159,8 @@ class ViewInteraction:
             self.regenerate_requested.emit(item.id)
         elif name == "delete":
             self.delete_requested.emit(item.id)
+        elif name == "continue" and self.can_continue(row):
+            self.continue_requested.emit(item.id)
 
     def _build_menu(self, row: int) -> QMenu:
         item = self._model.item(row)
@@ -164,6 +169,12 @@ class ViewInteraction:
             action = menu.addAction(icon(name), text)
             action.setObjectName(name)
             action.triggered.connect(lambda _=False, n=name, i=item.id: self._menu_action(i, n))
+        if self.can_continue(row):
+            action = menu.addAction(self.tr(CONTINUE_LABEL))
+            action.setObjectName("continue")
+            action.setToolTip(item.continue_tip)
+            action.triggered.connect(
+                lambda _=False, i=item.id: self._menu_action(i, "continue"))
         if item.sibling_count > 1:
             menu.addSeparator()
             for name, text, target in (
@@ -246,7 +257,8 @@ class ViewInteraction:
                     "edit": self.tr("Edit and resend this message"),
                     "regenerate": self.tr("Write a new answer (this one stays as an "
                                           "alternative)"),
-                    "delete": self.tr("Delete this message")}.get(str(key), "")
+                    "delete": self.tr("Delete this message"),
+                    "continue": item.continue_tip}.get(str(key), "")
         if kind == "nav":
             return (self.tr("Previous alternative") if key == "previous"
                     else self.tr("Next alternative"))

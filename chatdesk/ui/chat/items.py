@@ -5,7 +5,14 @@ through the same code, and all the words come from core/figures.py."""
 from __future__ import annotations
 
 from chatdesk.core.catalog import Catalog
-from chatdesk.core.figures import answer_chips, answer_details, answer_title
+from chatdesk.core.figures import (
+    CONTINUE_TIPS,
+    answer_chips,
+    answer_details,
+    answer_title,
+    can_continue,
+    stop_label,
+)
 from chatdesk.core.history import ThreadMessage
 from chatdesk.ui.chat.model import MessageItem
 
@@ -14,12 +21,19 @@ def message_item(message: ThreadMessage, catalog: Catalog | None = None) -> Mess
     title = ("You" if message.role == "user"
              else answer_title(message.model, catalog) or "Assistant")
     details = answer_details(message.stats, message.energy, message.stop_reason)
-    chips = answer_chips(message.stats, message.energy, message.stop_reason)
+    stop_note = stop_label(message.stop_reason) if message.role == "assistant" else ""
+    # An early stop is said once, in words under the answer, not again as a chip.
+    chips = answer_chips(message.stats, message.energy,
+                         None if stop_note else message.stop_reason)
     note = "(the answer failed)" if message.state == "error" else ""
     if note:
-        chips = ()
+        chips, stop_note = (), ""
+    remote = (message.stats or {}).get("engine") == "remote"  # a server may not continue
+    continue_tip = (CONTINUE_TIPS.get(message.stop_reason or "", "")
+                    if stop_note and not remote and can_continue(message.stop_reason) else "")
     return MessageItem(id=message.id, role=message.role, text=message.content,
                        title=title, note=note, chips=chips,
                        incomplete=message.state in ("incomplete", "streaming"),
                        sibling_index=message.sibling_index,
-                       sibling_count=message.sibling_count, tooltip=details or note)
+                       sibling_count=message.sibling_count, tooltip=details or note,
+                       stop_note=stop_note, continue_tip=continue_tip)

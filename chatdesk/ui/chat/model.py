@@ -27,6 +27,8 @@ class MessageItem:
     sibling_count: int = 1    # ... of how many
     tooltip: str = ""         # shown when hovering a finished answer (default: ``note``)
     chips: tuple[str, ...] = ()  # short figures under an answer: "42 tokens", "0.9 J"
+    stop_note: str = ""       # why an answer ended early: "stopped: it began repeating itself"
+    continue_tip: str = ""    # set when it can be continued: the "Continue anyway" tooltip
 
 
 class MessageListModel(QAbstractListModel):

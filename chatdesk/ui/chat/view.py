@@ -11,6 +11,7 @@ from PySide6.QtCore import QEvent, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QWidget
 
+from chatdesk.core.figures import CONTINUE_LABEL
 from chatdesk.ui.chat import geometry
 from chatdesk.ui.chat.delegate import MessageDelegate
 from chatdesk.ui.chat.geometry import FooterPiece, Metrics, RowGeometry, RowSpec
@@ -38,6 +39,7 @@ class MessageView(ViewInteraction, QListView):
     regenerate_requested = Signal(int)
     edit_requested = Signal(int)
     sibling_requested = Signal(int, int)  # (message id, new sibling index)
+    continue_requested = Signal(int)      # write on from where this answer stopped
     code_copied = Signal(int, int)        # (message id, code block index): on the clipboard
     link_activated = Signal(str)
 
@@ -128,6 +130,7 @@ class MessageView(ViewInteraction, QListView):
         self._after_change()
 
     def append_message(self, item: MessageItem) -> None:
+        self._forget_last()
         self._forget(item.id)
         self._model.append(item)
         self._after_change()
@@ -140,6 +143,7 @@ class MessageView(ViewInteraction, QListView):
             self.truncate_after(after)
         if self._stream_row is not None:
             self.end_stream(self._model.item(self._stream_row))
+        self._forget_last()
         self._forget(item.id)
         self._stream_row = self._model.append(item)
         self._stream_text = item.text
@@ -222,6 +226,7 @@ class MessageView(ViewInteraction, QListView):
             self._highlight = None
         for item in self._model.truncate(keep):
             self._forget(item.id)
+        self._forget_last()
         self._after_change()
         return True
 
@@ -358,7 +363,7 @@ class MessageView(ViewInteraction, QListView):
             return known[1]
         estimate = self._estimates.get(item.id)
         if estimate is None or estimate[0] != self._layout_width:
-            has_footer = bool(item.note or item.chips or item.incomplete
+            has_footer = bool(item.note or item.chips or item.incomplete or item.stop_note
                               or row == self._stream_row)
             estimate = (self._layout_width, geometry.estimate_height(
                 item.role, item.text, has_footer, self._layout_width, self.metrics()))
@@ -408,12 +413,23 @@ class MessageView(ViewInteraction, QListView):
         return actions
 
     # ================================================================== rows
+    def can_continue(self, row: int) -> bool:
+        """Only the last answer, once it is not streaming, offers "Continue anyway"."""
+        item = self._model.items[row]
+        return (bool(item.continue_tip) and row == self._model.rowCount() - 1
+                and row != self._stream_row)
+
     def _status(self, row: int) -> list[FooterPiece]:
         pieces = []
+        item = self._model.items[row]
         if row == self._stream_row:
             pieces.append(FooterPiece(self.tr("generating…"), "status"))
-        if self._model.items[row].incomplete:
+        if item.incomplete:
             pieces.append(FooterPiece(self.tr("⚠ incomplete"), "warning"))
+        if item.stop_note and row != self._stream_row:
+            pieces.append(FooterPiece(item.stop_note, "warning"))
+            if self.can_continue(row):
+                pieces.append(FooterPiece(self.tr(CONTINUE_LABEL), "button", "continue"))
         return pieces
 
     def _footer_words(self, row: int) -> list[str]:
@@ -459,6 +475,14 @@ class MessageView(ViewInteraction, QListView):
         height = geometry.row_height(self._spec(row), self._layout_width, self.metrics())
         self._heights[item.id] = (self._layout_width, height)
         return height != before
+
+    def _forget_last(self) -> None:
+        """The last row's footer depends on its being last ("Continue anyway"): measure
+        it again when another row comes after it or it becomes the last."""
+        if self._model.rowCount():  # its rendered text stays: only its height may change
+            last = self._model.items[-1].id
+            self._heights.pop(last, None)
+            self._estimates.pop(last, None)
 
     def _forget(self, message_id: int) -> None:
         self._heights.pop(message_id, None)
