@@ -4,9 +4,10 @@ notice, and the message box with Send and Stop. Widgets only; the window wires t
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from chatdesk.ui.chat import MessageView
+from chatdesk.ui.documents import AttachmentBar
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.icons import icon
 from chatdesk.ui.input_box import InputBox
@@ -39,10 +40,19 @@ class ChatColumn(QWidget):
         self.stop_button = QPushButton(icon("stop"), self.tr("Stop"), self)
         self.stop_button.setAccessibleName(self.tr("Stop generating"))
         self.stop_button.setToolTip(self.tr("Stop the answer (Esc)"))
+        self.attach_button = QToolButton(self)
+        self.attach_button.setIcon(icon("attach"))
+        if self.attach_button.icon().isNull():
+            self.attach_button.setText("📎")
+        self.attach_button.setAccessibleName(self.tr("Attach files"))
+        self.attach_button.setToolTip(self.tr("Attach files (PDF, DOCX, HTML, text): or "
+                                              "drop them on the window, or paste them"))
+        self.attachment_bar = AttachmentBar(self)
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
         row = QHBoxLayout()
+        row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(self.input_box, 1)
         row.addLayout(buttons)
         self.empty_hint = QLabel(self.tr(EMPTY_HINT))
@@ -54,4 +64,5 @@ class ChatColumn(QWidget):
         layout.addWidget(self.empty_hint)
         layout.addWidget(self.chat_view, 1)
         layout.addWidget(self.edit_label)
+        layout.addWidget(self.attachment_bar)
         layout.addLayout(row)

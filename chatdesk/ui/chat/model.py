@@ -27,6 +27,9 @@ class MessageItem:
     sibling_count: int = 1    # ... of how many
     tooltip: str = ""         # shown when hovering a finished answer (default: ``note``)
     chips: tuple[str, ...] = ()  # short figures under an answer: "42 tokens", "0.9 J"
+    files: tuple[str, ...] = ()  # attachments of a question, as their chips read
+    sources: tuple[str, ...] = ()  # the passages an answer was given, as their chips read
+    source_tips: tuple[str, ...] = ()  # each source's passage (its chip's tooltip)
 
 
 class MessageListModel(QAbstractListModel):

@@ -40,6 +40,8 @@ class MessageView(ViewInteraction, QListView):
     sibling_requested = Signal(int, int)  # (message id, new sibling index)
     code_copied = Signal(int, int)        # (message id, code block index): on the clipboard
     link_activated = Signal(str)
+    file_activated = Signal(int, int)  # (message id, attachment index): open it
+    source_activated = Signal(int, int)  # (message id, source index): show it in context
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -358,7 +360,8 @@ class MessageView(ViewInteraction, QListView):
             return known[1]
         estimate = self._estimates.get(item.id)
         if estimate is None or estimate[0] != self._layout_width:
-            has_footer = bool(item.note or item.chips or item.incomplete
+            has_footer = bool(item.note or item.chips or item.incomplete or item.files
+                              or item.sources
                               or row == self._stream_row)
             estimate = (self._layout_width, geometry.estimate_height(
                 item.role, item.text, has_footer, self._layout_width, self.metrics()))
@@ -426,6 +429,10 @@ class MessageView(ViewInteraction, QListView):
         part wraps as a whole, so nothing is cut in a narrow bubble)."""
         item = self._model.items[row]
         pieces = self._status(row)
+        pieces += [FooterPiece(name, "file") for name in item.files]
+        if item.sources:
+            pieces.append(FooterPiece(self.tr("Sources:"), "heading"))
+            pieces += [FooterPiece(label, "source") for label in item.sources]
         if item.chips:
             pieces += [FooterPiece(chip, "chip") for chip in item.chips]
         elif item.note:
