@@ -4,8 +4,8 @@ python-docx. Imported by name (not conftest), like tests/integration/real_model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def write_pdf(path: Path, pages: Sequence[str], *, text_layer: bool = True) -> Path:

@@ -422,7 +422,9 @@ class MessageView(ViewInteraction, QListView):
     def _footer_words(self, row: int) -> list[str]:
         item = self._model.items[row]
         figures = list(item.chips) if item.chips else [item.note] if item.note else []
-        return [piece.text for piece in self._status(row)] + figures
+        sources = [self.tr("Sources:"), *item.sources] if item.sources else []
+        return [piece.text for piece in self._status(row)] + list(item.files) + sources \
+            + figures
 
     def _footer(self, row: int) -> tuple[FooterPiece, ...]:
         """Status first, then the figures: chips, or else the note's parts as text (each
