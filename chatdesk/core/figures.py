@@ -596,3 +596,31 @@ def prompt_cache_text(prompt_tokens: int | None, evaluated: int | None) -> str:
     cached = max(0, prompt_tokens - evaluated)
     return (f"last prompt: {_count(cached)} tokens from cache, "
             f"{_count(evaluated)} evaluated")
+
+
+# -- documents (issue 13) -------------------------------------------------------------------
+FILE_CHIP_CHARS = 32  # a longer file name is shortened in the middle on its chip
+
+
+def _short_name(name: str, limit: int = FILE_CHIP_CHARS) -> str:
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[:keep - keep // 3] + "…" + name[-(keep // 3):]
+
+
+def file_chip(name: str, pages: int = 0) -> str:
+    """An attachment's chip: "📎 report.pdf · 12 pages"."""
+    chip = f"📎 {_short_name(name)}"
+    return f"{chip} · {count_of(pages, 'page')}" if pages else chip
+
+
+def source_chip(number: int, file: str, page: int = 0) -> str:
+    """A source's chip under an answer: "[2] report.pdf p. 3"."""
+    chip = f"[{number}] {_short_name(file.rsplit('/', 1)[-1], 24)}"
+    return f"{chip} p. {page}" if page else chip
+
+
+def documents_figure(tokens: int) -> str:
+    """The context meter's share of the documents: "documents ≈ 1,234 tokens"."""
+    return f"documents ≈ {_count(tokens)} tokens"

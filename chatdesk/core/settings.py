@@ -70,6 +70,9 @@ class Settings:
     api_host: str = "127.0.0.1"  # loopback unless the user chooses otherwise
     api_port: int = 8765
     api_keep_history: bool = False  # keep API exchanges as conversations, marked "API"
+    # Folders to chat with (issue 13, core/documents/): indexed in the background; each
+    # conversation switches them on in its own settings ("folders").
+    knowledge_folders: tuple[str, ...] = ()
 
     def price(self) -> ElectricityPrice:
         """The electricity price in use: the user's, else the locale's default."""
@@ -107,8 +110,9 @@ class Settings:
                 values[name] = rule.validate_python(value, strict=True)
             except ValidationError as exc:
                 _ignored(name, value, exc.errors()[0]["msg"])
-        if "splitter_sizes" in values:
-            values["splitter_sizes"] = tuple(values["splitter_sizes"])
+        for name in ("splitter_sizes", "knowledge_folders"):
+            if name in values:
+                values[name] = tuple(values[name])
         if 0 < values.get("context_length", 0) < MIN_CONTEXT:
             _ignored("context_length", values.pop("context_length"),
                      f"must be 0 (the trained length) or at least {MIN_CONTEXT}")
@@ -158,6 +162,7 @@ _RULES: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(rule) for name, rule in
     "api_host": Annotated[str, Field(min_length=1, max_length=255)],
     "api_port": Annotated[int, Field(ge=0, le=65535)],
     "api_keep_history": bool,
+    "knowledge_folders": Annotated[list[_Text], Field(max_length=1000)],
 }.items()}
 
 

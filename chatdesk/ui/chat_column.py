@@ -5,9 +5,10 @@ the window wires them."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from chatdesk.ui.chat import MessageView
+from chatdesk.ui.documents import AttachmentBar
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.icons import icon
 from chatdesk.ui.input_box import InputBox
@@ -41,10 +42,19 @@ class ChatColumn(QWidget):
         self.stop_button = QPushButton(icon("stop"), self.tr("Stop"), self)
         self.stop_button.setAccessibleName(self.tr("Stop generating"))
         self.stop_button.setToolTip(self.tr("Stop the answer (Esc)"))
+        self.attach_button = QToolButton(self)
+        self.attach_button.setIcon(icon("attach"))
+        if self.attach_button.icon().isNull():
+            self.attach_button.setText("📎")
+        self.attach_button.setAccessibleName(self.tr("Attach files"))
+        self.attach_button.setToolTip(self.tr("Attach files (PDF, DOCX, HTML, text): or "
+                                              "drop them on the window, or paste them"))
+        self.attachment_bar = AttachmentBar(self)
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
         row = QHBoxLayout()
+        row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(self.input_box, 1)
         row.addLayout(buttons)
         self.empty_hint = QLabel(self.tr(EMPTY_HINT))
@@ -61,6 +71,7 @@ class ChatColumn(QWidget):
         layout.addLayout(self.card_row)
         layout.addWidget(self.chat_view, 1)
         layout.addWidget(self.edit_label)
+        layout.addWidget(self.attachment_bar)
         layout.addLayout(row)
 
     def place_card(self, card: QWidget) -> None:

@@ -12,7 +12,12 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
 
-from chatdesk.core.figures import context_figure, dropped_turns_text, prompt_cache_text
+from chatdesk.core.figures import (
+    context_figure,
+    documents_figure,
+    dropped_turns_text,
+    prompt_cache_text,
+)
 from chatdesk.session import AnswerFinished, ChatSession, ContextCount
 
 COUNT_DELAY_MS = 250  # after the last keystroke
@@ -37,7 +42,8 @@ class ContextMeter(QLabel):
         self._timer.timeout.connect(self.count_now)
         input_box.textChanged.connect(self.schedule)
         for signal in (session.thread_reset, session.message_added, session.model_loaded,
-                       session.conversation_opened, session.prompt_changed):
+                       session.conversation_opened, session.prompt_changed,
+                       session.documents.pending_changed):
             signal.connect(self.schedule)
         session.answer_done.connect(self._on_answer_done)
         session.context_counted.connect(self._on_counted)
@@ -61,6 +67,8 @@ class ContextMeter(QLabel):
     def _on_counted(self, counted: ContextCount) -> None:
         count = counted.count
         parts = [context_figure(count.prompt_tokens, count.context_length)]
+        if counted.document_tokens:
+            parts.append(documents_figure(counted.document_tokens))
         dropped = dropped_turns_text(counted.dropped, count.too_long)
         self._warning = bool(dropped)
         if dropped:

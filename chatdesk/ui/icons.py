@@ -44,6 +44,8 @@ GLYPHS = {
     "quit": "mdi6.exit-to-app",
     "expand": "mdi6.chevron-right",
     "collapse": "mdi6.chevron-down",
+    "attach": "mdi6.paperclip",
+    "folder": "mdi6.folder-text-outline",
 }
 
 

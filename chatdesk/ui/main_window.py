@@ -40,11 +40,12 @@ from chatdesk.session import (
     SessionState,
 )
 from chatdesk.ui.chat import MessageItem
-from chatdesk.ui.chat.items import message_item
+from chatdesk.ui.chat.items import document_fields, message_item
 from chatdesk.ui.chat_column import ChatColumn
 from chatdesk.ui.context_meter import ContextMeter
 from chatdesk.ui.conversation_list import ConversationList
 from chatdesk.ui.cost_view import CostView
+from chatdesk.ui.documents_actions import DocumentActions
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.file_dialogs import choose_model_file
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.status = StatusLine(self.statusBar())
         self.panel_fit = SidePanelFit(self, self.right_panel, self.session.store)
+        self.documents = DocumentActions(self, column)
 
         self.input_box.submitted.connect(self.send_message)
         self.send_button.clicked.connect(self.send_typed)
@@ -200,12 +202,21 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _show_thread(self, thread: list[ThreadMessage]) -> None:
-        catalog = self.session.catalog
-        self.chat_view.set_messages([message_item(m, catalog) for m in thread
-                                     if m.role != "system"])
+        self.chat_view.set_messages([self._item(m) for m in thread if m.role != "system"])
         self.empty_hint.setVisible(not thread)
         self._update_first_run()
         self._update_controls()
+
+    def _item(self, message: ThreadMessage) -> MessageItem:
+        session = self.session
+        return message_item(message, session.catalog, session.files_for(message.id),
+                            session.sources_for(message.id))
+
+    def dragEnterEvent(self, event) -> None:
+        self.documents.drag_enter(event)
+
+    def dropEvent(self, event) -> None:
+        self.documents.drop(event)
 
     @Slot(int)
     def _trim_view(self, keep_id: int) -> None:
@@ -213,7 +224,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_message_added(self, message: ThreadMessage) -> None:
-        self.chat_view.append_message(message_item(message, self.session.catalog))
+        self.chat_view.append_message(self._item(message))
         self.empty_hint.hide()
         self._update_first_run()
 
@@ -221,9 +232,10 @@ class MainWindow(QMainWindow):
     def _on_answer_started(self, started: AnswerStarted) -> None:
         title = answer_title(started.model, self.session.catalog)
         # A continued answer replaces its own row and streams on after its text so far.
-        self.chat_view.begin_stream(MessageItem(id=started.answer_id, role="assistant",
-                                                text=started.text, title=title),
-                                    after=started.after)
+        self.chat_view.begin_stream(MessageItem(
+            id=started.answer_id, role="assistant", text=started.text, title=title,
+            **document_fields((), self.session.sources_for(started.answer_id))),
+            after=started.after)
         self.status.speed(0)
 
     @Slot(object)
@@ -234,7 +246,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_answer_done(self, done: AnswerFinished) -> None:
-        self.chat_view.end_stream(message_item(done.message, self.session.catalog))
+        self.chat_view.end_stream(self._item(done.message))
         self.status.speed(done.result.generation_tokens_per_s)
         if self.cost_view is not None:
             if done.energy_report is not None:

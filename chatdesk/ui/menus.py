@@ -65,6 +65,15 @@ def build_menus(w: MainWindow) -> None:
     w.regenerate_action = add_action(w, chat, tr("&Regenerate last answer"),
                                      session.regenerate_last, "Ctrl+R", icon_name="regenerate")
 
+    documents = bar.addMenu(tr("&Documents"))
+    add_action(w, documents, tr("&Attach files…"), w.documents.choose_files, "Ctrl+Shift+A",
+               tip=tr("Files for the next message: PDF, DOCX, HTML, text"),
+               icon_name="attach")
+    add_action(w, documents, tr("Chat with a &folder…"), w.documents.add_folder,
+               icon_name="folder")
+    add_action(w, documents, tr("&Knowledge folders…"), w.documents.edit_folders)
+    add_action(w, documents, tr("&Index folders now"), session.index_folders)
+
     models = bar.addMenu(tr("&Models"))
     w.models_action = add_action(w, models, tr("&Manage models…"), w.show_models, "Ctrl+M",
                                  icon_name="models")

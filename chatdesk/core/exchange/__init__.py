@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chatdesk.core.exchange import chatgpt, json_format
+from chatdesk.core.exchange import chatgpt, documents, json_format
 from chatdesk.core.exchange.common import ExchangeError, ExportData, load_export_data
 from chatdesk.core.exchange.duplicates import ImportResult, fingerprint, split_new
 from chatdesk.core.exchange.filenames import filename_for, safe_stem, write_new_file
@@ -102,7 +102,8 @@ def render(history: HistoryStore, conversation_id: int, fmt: str) -> bytes:
         except HistoryError as exc:
             raise ExchangeError(f"Conversation {conversation_id} cannot be read: {exc}") \
                 from exc
-        document = json_format.conversation_document(conversation, messages, time.time())
+        document = json_format.conversation_document(
+            conversation, messages, time.time(), documents.export_fields(history, messages))
         return json_format.dumps(document).encode("utf-8")
     return _renderer(fmt)(load_export_data(history, conversation_id))
 
@@ -192,7 +193,11 @@ def import_file(history: HistoryStore, path: Path) -> ImportResult:
             fresh, skipped = split_new(conversations, prints,
                                        history.imported_fingerprints(prints))
             for kwargs, print_ in fresh:
-                ids.append(history.import_conversation(**kwargs, fingerprint=print_).id)
+                kept = kwargs.pop("documents", None)
+                conversation = history.import_conversation(**kwargs, fingerprint=print_)
+                documents.restore(history, conversation.id,
+                                  [m.key for m in kwargs["messages"]], kept or {})
+                ids.append(conversation.id)
     except (HistoryError, sqlite3.Error, ValueError, TypeError) as exc:
         raise ExchangeError(f"Nothing was imported from {Path(path).name}: {exc}") from exc
     return ImportResult(tuple(ids), skipped)

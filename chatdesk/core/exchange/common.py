@@ -12,6 +12,7 @@ from typing import Any
 from chatdesk.core.catalog import Catalog, load_catalog
 from chatdesk.core.figures import (
     answer_title,
+    count_of,
     energy_line,
     format_co2,
     format_money,
@@ -22,8 +23,10 @@ from chatdesk.core.figures import (
 )
 from chatdesk.core.history import (
     Conversation,
+    FileRef,
     HistoryError,
     HistoryStore,
+    SourceRef,
     StoredMessage,
     ThreadMessage,
 )
@@ -50,6 +53,8 @@ class ExportData:
     totals: dict[str, Any]
     exported_at: float = field(default_factory=time.time)
     model_names: dict[str, str] = field(default_factory=dict)  # stored model -> its name
+    files: dict[int, tuple[FileRef, ...]] = field(default_factory=dict)  # message id ->
+    sources: dict[int, tuple[SourceRef, ...]] = field(default_factory=dict)  # message id ->
 
     @property
     def has_alternatives(self) -> bool:
@@ -81,7 +86,29 @@ def load_export_data(history: HistoryStore, conversation_id: int,
     if catalog is None and models:
         catalog = load_catalog()
     names = {model: answer_title(model, catalog) for model in models}
-    return ExportData(conversation, thread, count, totals, model_names=names)
+    ids = [m.id for m in thread]
+    return ExportData(conversation, thread, count, totals, model_names=names,
+                      files=history.message_files(ids), sources=history.message_sources(ids))
+
+
+def document_lines(data: ExportData, message: ThreadMessage) -> list[str]:
+    """What the readable formats say of a message's documents: "Attached: a.pdf (3
+    pages)" and each source the answer was given ("[1] a.pdf, page 2: “…”")."""
+    lines = []
+    files = data.files.get(message.id, ())
+    if files:
+        lines.append("Attached: " + ", ".join(
+            f"{f.name} ({count_of(f.pages, 'page')})" if f.pages else f.name for f in files))
+    for number, source in enumerate(data.sources.get(message.id, ()), start=1):
+        text = " ".join(source.text.split())
+        text = text if len(text) <= SOURCE_QUOTE_CHARS else \
+            text[:SOURCE_QUOTE_CHARS - 1].rstrip() + "…"
+        place = f"{source.file}, page {source.page}" if source.page else source.file
+        lines.append(f"Source [{number}] {place}: “{text}”")
+    return lines
+
+
+SOURCE_QUOTE_CHARS = 160  # how much of a source's passage the readable exports quote
 
 
 # -- text helpers -------------------------------------------------------------------------

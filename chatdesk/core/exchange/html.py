@@ -20,6 +20,7 @@ from chatdesk.core.exchange.common import (
     ALTERNATIVES_NOTE,
     ROLE_LABELS,
     ExportData,
+    document_lines,
     format_time,
     header_fields,
     message_figures,
@@ -122,6 +123,8 @@ def render_html(data: ExportData, *, paged: bool = False) -> str:
                "</span>" if message.sibling_count > 1 else "")
         body = (markdown_html.render(message.content) if message.role == "assistant"
                 else markdown_html.plain(message.content))
+        body += "".join(f'<p class="figures" dir="auto">{esc(line)}</p>'
+                        for line in document_lines(data, message))
         _message(parts, message.role, message.state, heading,
                  esc(format_time(message.created_at)), alt, body,
                  esc(message_figures(message)), paged)

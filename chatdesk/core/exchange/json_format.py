@@ -15,6 +15,7 @@ from typing import Any
 
 from chatdesk import __version__
 from chatdesk.core.exchange.common import ExchangeError, clean_text, clean_value
+from chatdesk.core.exchange.documents import parse_fields
 from chatdesk.core.history import Conversation, NewMessage, StoredMessage
 from chatdesk.core.history.schema import ROLES, STATES
 
@@ -23,9 +24,14 @@ FORMAT_VERSION = 1
 
 
 def conversation_document(conversation: Conversation, messages: list[StoredMessage],
-                          exported_at: float) -> dict[str, Any]:
-    """The JSON object for one conversation (every message of the tree, oldest first)."""
-    return {
+                          exported_at: float,
+                          documents: tuple[dict[int, dict[str, Any]], dict[str, str]]
+                          | None = None) -> dict[str, Any]:
+    """The JSON object for one conversation (every message of the tree, oldest first);
+    ``documents``: the messages' files and sources and the files' bytes (exchange/
+    documents.py)."""
+    fields, attachments = documents or ({}, {})
+    document = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "exported_at": exported_at,
@@ -53,8 +59,12 @@ def conversation_document(conversation: Conversation, messages: list[StoredMessa
             "sampling": m.sampling,
             "stats": m.stats,
             "energy": m.energy,
+            **fields.get(m.id, {}),
         } for m in messages],
     }
+    if attachments:
+        document["attachments"] = attachments
+    return document
 
 
 def dumps(document: dict[str, Any]) -> str:
@@ -169,6 +179,7 @@ def parse_document(document: Any, source: str) -> dict[str, Any]:
     if current is not None and current not in messages:
         raise check.fail("conversation", f"'current_message' {current!r} is not a message")
     result["current_key"] = current
+    result["documents"] = parse_fields(document, raw_messages, check.fail)
     return result
 
 

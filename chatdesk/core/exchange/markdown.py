@@ -12,6 +12,7 @@ from chatdesk.core.exchange.common import (
     ALTERNATIVES_NOTE,
     ExportData,
     close_open_fence,
+    document_lines,
     fence_for,
     header_fields,
     message_figures,
@@ -45,6 +46,8 @@ def render_markdown(data: ExportData) -> str:
     for message in data.thread:
         out += ["---", "", f"## {_escape_inline(role_heading(data, message))}", ""]
         out.append(close_open_fence(message.content))
+        for line in document_lines(data, message):
+            out += ["", f"> {_escape_inline(line)}"]
         figures = message_figures(message)
         if figures:
             out += ["", f"*{_escape_inline(figures)}*"]

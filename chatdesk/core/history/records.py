@@ -59,6 +59,30 @@ class DamagedDatabaseError(HistoryError):
 
 # -- what comes out ----------------------------------------------------------------------
 @dataclass(frozen=True)
+class FileRef:
+    """A file attached to a message, kept once by its content hash in the data folder."""
+
+    sha256: str
+    name: str
+    size: int
+    kind: str  # "pdf" | "docx" | "html" | "text"
+    pages: int = 0  # 0: a file without pages
+    tokens: int = 0  # its whole text, estimated (core/documents/chunking.py)
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A passage an answer was given: exactly what "Sources" shows under it."""
+
+    file: str  # the attachment's name, or "folder/path" for a knowledge folder's file
+    page: int  # 0: a file without pages
+    text: str
+    sha256: str = ""  # the document it came from
+    ordinal: int = -1  # its first passage in the documents index (-1: unknown)
+    whole: bool = False  # the document (or page) was given whole, not retrieved
+
+
+@dataclass(frozen=True)
 class Conversation:
     id: int
     title: str

@@ -119,7 +119,42 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
                  "ON conversation_sources(fingerprint)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    """Chat with your documents (issue 13): the files attached to a question (kept by
+    content hash in the data folder's attachments/) and the passages an answer was given.
+    Tables of their own, deleted with their message, so the messages' row layout (and
+    recovery's page scan) stays as it was."""
+    conn.execute("""
+        CREATE TABLE message_files (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            pages INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (message_id, position)
+        )
+    """)
+    conn.execute("CREATE INDEX message_files_by_hash ON message_files(sha256)")
+    conn.execute("""
+        CREATE TABLE message_sources (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            page INTEGER NOT NULL DEFAULT 0,
+            text TEXT NOT NULL,
+            sha256 TEXT NOT NULL DEFAULT '',
+            ordinal INTEGER NOT NULL DEFAULT -1,
+            whole INTEGER NOT NULL DEFAULT 0 CHECK (whole IN (0, 1)),
+            PRIMARY KEY (message_id, position)
+        )
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2,
+                                                          _migrate_to_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 CONVERSATION_COLUMNS = ("id", "title", "created_at", "updated_at", "pinned", "deleted_at",

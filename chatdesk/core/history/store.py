@@ -32,6 +32,7 @@ from typing import Any
 
 from chatdesk.core.history import tree
 from chatdesk.core.history.connection import connect, writable
+from chatdesk.core.history.documents import DocumentLinks
 from chatdesk.core.history.records import (
     Conversation,
     DamagedDatabaseError,
@@ -70,7 +71,7 @@ BUSY_TIMEOUT_MS = 5000
 
 
 # -- the store ---------------------------------------------------------------------------
-class HistoryStore:
+class HistoryStore(DocumentLinks):
     """One connection to the history database; use it from the thread that opened it."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection,

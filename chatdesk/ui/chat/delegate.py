@@ -181,6 +181,7 @@ class MessageDelegate(QStyledItemDelegate):
         chip_fill = blend(fill, theme.text, 0.07 if theme.dark else 0.05)
         chip_border = blend(fill, theme.text, 0.16 if theme.dark else 0.12)
         warning = QColor(_WARNING_COLORS[1 if theme.dark else 0])
+        link = QColor(_ROLE_COLORS["user"][1 if theme.dark else 0])
         for piece, rect in geo.footer:
             if piece.kind == "button":  # like a hover button, but always there
                 hot = hover is not None and hover[1] == "action" and hover[2] == piece.action
@@ -190,7 +191,7 @@ class MessageDelegate(QStyledItemDelegate):
                 painter.setPen(theme.text)
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, piece.text)
                 continue
-            if piece.kind == "chip":
+            if piece.rounded:
                 painter.setPen(QPen(chip_border, 1))
                 painter.setBrush(chip_fill)
                 radius = rect.height() / 2
@@ -198,7 +199,8 @@ class MessageDelegate(QStyledItemDelegate):
                 inner = rect.adjusted(STAT_PAD, 0, -STAT_PAD, 0)
             else:
                 inner = rect
-            painter.setPen(warning if piece.kind == "warning" else muted)
+            painter.setPen(warning if piece.kind == "warning"
+                           else link if piece.kind in ("file", "source") else muted)
             label = fm.elidedText(piece.text, Qt.TextElideMode.ElideRight,
                                   int(inner.width() + 0.5))
             painter.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,

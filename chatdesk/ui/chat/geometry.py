@@ -73,9 +73,20 @@ class FooterPiece:
     """One thing under a message: a figure chip, or plain text (status, note)."""
 
     text: str
-    kind: str = "chip"  # "chip" (rounded label) | "text" | "status" | "warning" (coloured)
-    #                     | "button" (always shown, clicked as ``action``)
+    # "chip" (rounded label) | "text" | "status" | "warning" (coloured) | "file" (an
+    # attachment) | "heading" ("Sources:") | "source" (a passage an answer was given):
+    # files and sources are clickable | "button" (always shown, clicked as ``action``)
+    kind: str = "chip"
     action: str = ""
+
+    @property
+    def rounded(self) -> bool:
+        return self.kind in ROUNDED
+
+
+ROUNDED = frozenset({"chip", "file", "source"})
+CLICKABLE = frozenset({"file", "source"})
+SOURCES_ROW = frozenset({"heading", "source"})  # "Sources:" and its chips: a row of their own
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,7 @@ def piece_width(piece: FooterPiece, small: QFontMetrics) -> int:
     text = small.horizontalAdvance(piece.text) + 1
     if piece.kind == "button":
         return text + 2 * CHIP_PAD
-    return text + 2 * STAT_PAD if piece.kind == "chip" else text
+    return text + 2 * STAT_PAD if piece.rounded else text
 
 
 def flow(pieces: tuple[FooterPiece, ...], metrics: Metrics, width: float) -> list[QRectF]:
@@ -141,9 +152,8 @@ def flow(pieces: tuple[FooterPiece, ...], metrics: Metrics, width: float) -> lis
     for piece in pieces:
         w = min(float(piece_width(piece, metrics.small)), width)
         if previous is not None:  # a wider gap between chips and text than within them
-            x += STAT_GAP if (previous.kind == "chip") == (piece.kind == "chip") \
-                else 2 * STAT_GAP
-            if x + w > width:
+            x += STAT_GAP if previous.rounded == piece.rounded else 2 * STAT_GAP
+            if x + w > width or (piece.kind in SOURCES_ROW) != (previous.kind in SOURCES_ROW):
                 x, y = 0.0, y + height + STAT_ROW_GAP
         rects.append(QRectF(x, y, w, height))
         x += w
@@ -256,7 +266,8 @@ def row_geometry(spec: RowSpec, rect: QRect | QRectF, layout_width: int,
 
 def hit(geo: RowGeometry, point: QPointF) -> tuple[str, object]:
     """What of a row is at ``point``: ("action", name), ("nav", "previous"|"next"),
-    ("code", block number), ("doc", None), ("bubble", None) or ("row", None)."""
+    ("code", block number), ("file", n) or ("source", n) (the nth of its kind under the
+    message), ("doc", None), ("bubble", None) or ("row", None)."""
     for name, rect in geo.actions:
         if rect.contains(point):
             return ("action", name)
@@ -271,6 +282,13 @@ def hit(geo: RowGeometry, point: QPointF) -> tuple[str, object]:
     for number, rect in enumerate(geo.code_copy):
         if rect.contains(point):
             return ("code", number)
+    counts: dict[str, int] = {}
+    for piece, rect in geo.footer:
+        if piece.kind in CLICKABLE:
+            number = counts.get(piece.kind, 0)
+            counts[piece.kind] = number + 1
+            if rect.contains(point):
+                return (piece.kind, number)
     if geo.doc_rect.contains(point):
         return ("doc", None)
     if geo.bubble.contains(point):

@@ -22,6 +22,8 @@ from chatdesk.core.figures import CONTINUE_LABEL
 from chatdesk.ui.chat import geometry
 from chatdesk.ui.icons import icon
 
+_CLICKABLE = ("action", "nav", "code", "link", "file", "source")
+
 
 class ViewInteraction:
     """Mouse, keyboard, context menu and tooltips of ``MessageView`` (its mixin)."""
@@ -79,7 +81,7 @@ class ViewInteraction:
         for row in rows:
             if row < self._model.rowCount():
                 self.viewport().update(self.visualRect(self._model.index(row)))
-        clickable = hit is not None and hit[1] in ("action", "nav", "code", "link")
+        clickable = hit is not None and hit[1] in _CLICKABLE
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if clickable
                                   else Qt.CursorShape.ArrowCursor)
 
@@ -90,8 +92,7 @@ class ViewInteraction:
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         hit = self._hit(event.position().toPoint())
-        if event.button() == Qt.MouseButton.LeftButton and hit and hit[1] in (
-                "action", "nav", "code", "link"):
+        if event.button() == Qt.MouseButton.LeftButton and hit and hit[1] in _CLICKABLE:
             self._pressed = hit
             event.accept()
             return
@@ -109,7 +110,7 @@ class ViewInteraction:
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         hit = self._hit(event.position().toPoint())
-        if hit and hit[1] in ("action", "nav", "code", "link"):
+        if hit and hit[1] in _CLICKABLE:
             event.accept()  # a fast second click on a button is not a double click on a row
             return
         super().mouseDoubleClickEvent(event)
@@ -136,6 +137,10 @@ class ViewInteraction:
                 self.viewport().update(self.visualRect(self._model.index(row)))
                 QTimer.singleShot(1500, self, self._clear_copied)
                 self.code_copied.emit(item.id, number)
+        elif kind == "file":
+            self.file_activated.emit(item.id, int(key))  # type: ignore[arg-type]
+        elif kind == "source":
+            self.source_activated.emit(item.id, int(key))  # type: ignore[arg-type]
         elif kind == "link":
             href = str(key)
             self.link_activated.emit(href)
@@ -264,6 +269,11 @@ class ViewInteraction:
                     else self.tr("Next alternative"))
         if kind == "code":
             return self.tr("Copy the code")
+        if kind == "file":
+            return self.tr("Open the attached file")
+        if kind == "source":
+            tips = item.source_tips
+            return tips[int(key)] if int(key) < len(tips) else ""  # type: ignore[arg-type]
         if kind == "link":
             return str(key)
         if kind == "bubble" and item.role == "assistant" and row != self._stream_row:

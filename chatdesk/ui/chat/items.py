@@ -4,6 +4,8 @@ through the same code, and all the words come from core/figures.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chatdesk.core.catalog import Catalog
 from chatdesk.core.figures import (
     CONTINUE_TIPS,
@@ -11,13 +13,19 @@ from chatdesk.core.figures import (
     answer_details,
     answer_title,
     can_continue,
+    file_chip,
+    source_chip,
     stop_label,
 )
-from chatdesk.core.history import ThreadMessage
+from chatdesk.core.history import FileRef, SourceRef, ThreadMessage
 from chatdesk.ui.chat.model import MessageItem
 
+SOURCE_TIP_CHARS = 600  # a source chip's tooltip shows this much of its passage
 
-def message_item(message: ThreadMessage, catalog: Catalog | None = None) -> MessageItem:
+
+def message_item(message: ThreadMessage, catalog: Catalog | None = None,
+                 files: Sequence[FileRef] = (),
+                 sources: Sequence[SourceRef] = ()) -> MessageItem:
     title = ("You" if message.role == "user"
              else answer_title(message.model, catalog) or "Assistant")
     details = answer_details(message.stats, message.energy, message.stop_reason)
@@ -36,4 +44,20 @@ def message_item(message: ThreadMessage, catalog: Catalog | None = None) -> Mess
                        incomplete=message.state in ("incomplete", "streaming"),
                        sibling_index=message.sibling_index,
                        sibling_count=message.sibling_count, tooltip=details or note,
-                       stop_note=stop_note, continue_tip=continue_tip)
+                       stop_note=stop_note, continue_tip=continue_tip,
+                       **document_fields(files, sources))
+
+
+def document_fields(files: Sequence[FileRef], sources: Sequence[SourceRef]) -> dict:
+    """The chips of a message's attachments and of an answer's sources."""
+    return {"files": tuple(file_chip(f.name, f.pages) for f in files),
+            "sources": tuple(source_chip(n, s.file, s.page)
+                             for n, s in enumerate(sources, start=1)),
+            "source_tips": tuple(_tip(s) for s in sources)}
+
+
+def _tip(source: SourceRef) -> str:
+    text = source.text if len(source.text) <= SOURCE_TIP_CHARS \
+        else source.text[:SOURCE_TIP_CHARS].rstrip() + "…"
+    how = "given whole" if source.whole else "retrieved"
+    return f"{text}\n\n({how}; click to see it in its document)"

@@ -29,6 +29,9 @@ class MessageItem:
     chips: tuple[str, ...] = ()  # short figures under an answer: "42 tokens", "0.9 J"
     stop_note: str = ""       # why an answer ended early: "stopped: it began repeating itself"
     continue_tip: str = ""    # set when it can be continued: the "Continue anyway" tooltip
+    files: tuple[str, ...] = ()  # attachments of a question, as their chips read
+    sources: tuple[str, ...] = ()  # the passages an answer was given, as their chips read
+    source_tips: tuple[str, ...] = ()  # each source's passage (its chip's tooltip)
 
 
 class MessageListModel(QAbstractListModel):

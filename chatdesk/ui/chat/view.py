@@ -42,6 +42,8 @@ class MessageView(ViewInteraction, QListView):
     continue_requested = Signal(int)      # write on from where this answer stopped
     code_copied = Signal(int, int)        # (message id, code block index): on the clipboard
     link_activated = Signal(str)
+    file_activated = Signal(int, int)  # (message id, attachment index): open it
+    source_activated = Signal(int, int)  # (message id, source index): show it in context
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -364,6 +366,7 @@ class MessageView(ViewInteraction, QListView):
         estimate = self._estimates.get(item.id)
         if estimate is None or estimate[0] != self._layout_width:
             has_footer = bool(item.note or item.chips or item.incomplete or item.stop_note
+                              or item.files or item.sources
                               or row == self._stream_row)
             estimate = (self._layout_width, geometry.estimate_height(
                 item.role, item.text, has_footer, self._layout_width, self.metrics()))
@@ -435,13 +438,19 @@ class MessageView(ViewInteraction, QListView):
     def _footer_words(self, row: int) -> list[str]:
         item = self._model.items[row]
         figures = list(item.chips) if item.chips else [item.note] if item.note else []
-        return [piece.text for piece in self._status(row)] + figures
+        sources = [self.tr("Sources:"), *item.sources] if item.sources else []
+        return [piece.text for piece in self._status(row)] + list(item.files) + sources \
+            + figures
 
     def _footer(self, row: int) -> tuple[FooterPiece, ...]:
         """Status first, then the figures: chips, or else the note's parts as text (each
         part wraps as a whole, so nothing is cut in a narrow bubble)."""
         item = self._model.items[row]
         pieces = self._status(row)
+        pieces += [FooterPiece(name, "file") for name in item.files]
+        if item.sources:
+            pieces.append(FooterPiece(self.tr("Sources:"), "heading"))
+            pieces += [FooterPiece(label, "source") for label in item.sources]
         if item.chips:
             pieces += [FooterPiece(chip, "chip") for chip in item.chips]
         elif item.note:
