@@ -44,6 +44,7 @@ from chatdesk.core.prompt_cache import PromptCache, SavedState, fingerprint
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 from chatdesk.core.stop_strings import StopStringFilter
+from chatdesk.core.token_probs import TokenProbe
 from chatdesk.core.typed_text import SpecialTexts, protect, split_rendered
 
 log = logging.getLogger(__name__)
@@ -711,13 +712,15 @@ class LlamaEngine:
             if a != b:
                 break
             reused += 1
-        llama.set_seed(params.seed if params.seed is not None else random.randint(0, MAX_SEED))
+        seed = params.seed if params.seed is not None else random.randint(0, MAX_SEED)
+        llama.set_seed(seed)
         n_ctx = int(llama.n_ctx())
         text = _TokenText(llama._model.vocab)
         stops = StopStringFilter(params.stop + prompt.stop_strings)
         import llama_cpp
 
         vocab = llama._model.vocab
+        probe = TokenProbe.for_generation(llama, params, seed, len(tokens))  # None: off
         pieces: list[str] = []
         answer_started = not prompt.strip_leading
         guard = LoopGuard() if loop_guard and not params.ignore_eos else None
@@ -746,6 +749,8 @@ class LlamaEngine:
             presence_penalty=params.presence_penalty, reset=True)
         try:
             for token in generator:
+                if probe is not None:
+                    probe.take(token)
                 last_token_at = time.perf_counter()
                 if first_token_at is None:
                     first_token_at = last_token_at
@@ -753,7 +758,10 @@ class LlamaEngine:
                 if not params.ignore_eos and llama_cpp.llama_vocab_is_eog(vocab, token):
                     reason = StopReason.EOS
                     break
-                safe, hit = stops.feed(text.decode(token))
+                piece = text.decode(token)
+                if probe is not None:
+                    probe.text(piece)
+                safe, hit = stops.feed(piece)
                 emit(safe)
                 if hit:
                     reason = StopReason.STOP_STRING
@@ -797,4 +805,5 @@ class LlamaEngine:
             dropped_turns=dropped,
             context_used=int(llama.n_tokens),
             context_length=n_ctx,
+            trace=probe.trace() if probe is not None else None,
         )
