@@ -10,7 +10,7 @@ with its statistics and energy.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from chatdesk.core.history import (
     ThreadMessage,
 )
 from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.token_records import TokenTrace
 
 TITLE_CHARS = 48
 API_ORIGIN = "api"  # settings["origin"] of a conversation that came through chatdesk's API
@@ -90,6 +91,16 @@ class AnswerRecorder:
         self._unsaved: list[str] = []
         self.text = ""  # everything streamed so far, saved or not
         self.finished = False
+        self.head = ""  # text the answer starts with that the engine did not write
+        self._branch: Callable[[TokenTrace], TokenTrace] | None = None
+
+    def start_branch(self, head: str, trace: Callable[[TokenTrace], TokenTrace]) -> None:
+        """This answer continues ``head`` (an earlier answer's first tokens and a token
+        the user forced): it is stored in front of the engine's text, and ``trace`` turns
+        the engine's token trace into the whole answer's."""
+        self.head = head
+        self._branch = trace
+        self.add(head)
 
     def add(self, piece: str) -> None:
         self._unsaved.append(piece)
@@ -106,8 +117,13 @@ class AnswerRecorder:
         stop reason tells which)."""
         self._unsaved.clear()
         self.finished = True
+        trace = result.trace
+        if trace is not None and self._branch is not None:
+            trace = self._branch(trace)
+        if trace:
+            self.history.set_token_trace(self.answer_id, trace)
         return self.history.finish_answer(
-            self.answer_id, content=result.text, state="complete",
+            self.answer_id, content=self.head + result.text, state="complete",
             stop_reason=result.stop_reason.value, stats=AnswerStats.from_result(result).to_dict(),
             energy=energy)
 

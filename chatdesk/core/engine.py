@@ -634,6 +634,13 @@ class LlamaEngine:
                 kept.pop(0)
                 dropped += 1
 
+    def logits_after(self, tokens: list[int]) -> Any:
+        """The model's raw logits after ``tokens`` (numpy, one row): the sampling-chain
+        view explains a step with them (core/token_probs.py)."""
+        from chatdesk.core.token_probs import logits_after
+
+        return logits_after(self._loaded(), tokens)
+
     def _stopped_before_start(self, request_id: int, started: float) -> GenerationResult:
         """The result of an answer stopped while its prompt was still being rendered."""
         llama = self._loaded()

@@ -502,6 +502,8 @@ def _is_off(key: str, value: Any) -> bool:
     """A value that turns its control off (ignore_eos False, a 0 penalty): not worth a word."""
     if key == "ignore_eos":
         return value is False
+    if key == "top_logprobs":  # what was recorded about the answer, not how it was sampled
+        return True
     if key in ("presence_penalty", "frequency_penalty"):
         return not isinstance(value, bool) and value == 0
     return False

@@ -32,6 +32,26 @@ def logits_row(llama: Any) -> np.ndarray:
     return np.ctypeslib.as_array(pointer, shape=(int(llama._n_vocab),))
 
 
+def logits_after(llama: Any, tokens: list[int]) -> np.ndarray:
+    """The raw logits the model gives after ``tokens`` (a copy): what it saw when it chose
+    the next token. The KV cache keeps its longest common prefix with ``tokens`` and only
+    the rest is evaluated, so explaining step n of the last answer costs n tokens at most.
+    The next answer reuses what is left, as it always does (Llama.generate matches the
+    prefix).
+    """
+    if not tokens:
+        raise ValueError("no tokens to continue")
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    keep = 0
+    for a, b in zip(cached, tokens[:-1], strict=False):
+        if a != b:
+            break
+        keep += 1
+    llama.n_tokens = keep
+    llama.eval(tokens[keep:])  # removes what the cache held past ``keep`` first
+    return logits_row(llama).copy()
+
+
 def top_ids(logits: np.ndarray, k: int, best: float) -> np.ndarray:
     """The ids of the ``k`` largest logits, largest first (ties: the lower id first)."""
     for gap in _GAPS:
