@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from chatdesk.core.catalog import Catalog, CatalogEntry
     from chatdesk.core.downloads import DownloadProgress
 
-CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list", "serve")
+CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list", "serve", "generate",
+                "model-info")
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `head`
@@ -153,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(commands, common)
     _add_exchange_parsers(commands, common)
     _add_serve_parser(commands, common)
+    from chatdesk import cli_generate, cli_model_info
+
+    cli_generate.add_parser(commands, common)
+    cli_model_info.add_parser(commands, common)
     return parser
 
 
@@ -244,6 +249,10 @@ def _run_command(args: argparse.Namespace) -> int:
         from chatdesk.api.headless import run_serve_command
 
         return run_serve_command(args)
+    if args.command in ("generate", "model-info"):
+        from chatdesk import cli_generate, cli_model_info
+
+        return (cli_generate if args.command == "generate" else cli_model_info).run(args)
     return EXIT_USAGE
 
 
