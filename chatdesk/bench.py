@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QTimer, Slot
 
 from chatdesk.api.server import ApiServer, ServeOptions
+from chatdesk.bench_hood import hood_figures
 from chatdesk.core.energy import EnergyMeter, EnergyReport
 from chatdesk.core.engine import (
     EngineError,
@@ -130,6 +131,13 @@ class BenchResult:
     api_vs_app: float
     api_runs: tuple[float, ...]
     api_stop_ms: float  # a streaming client disconnects -> the engine is free
+    # under the hood (chatdesk/bench_hood.py)
+    memory_bandwidth_gbs: float = 0.0
+    weight_bytes_per_token: int = 0
+    decode_limit_tok_s: float = 0.0
+    decode_vs_limit: float = 0.0
+    logprobs_overhead: float = 0.0  # app tok/s recording top-5 alternatives ÷ without
+    logprobs_runs: tuple[tuple[float, float], ...] = ()
 
 
 def raw_tokens_per_s(llama: Any, prompt: list[int], n_tokens: int) -> float:
@@ -370,6 +378,8 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
         repeats = max(1, min(runs, 3))
         pp = prompt_eval_rates(driver, engine, raw, repeats)
         reopen = cache_ttfts(driver, engine, cache, model, options, repeats)
+        hood = hood_figures(driver, engine, model, messages, params, runs,
+                            statistics.median(app_runs), len(prompt) + tokens // 2)
     finally:  # the engine thread must end whatever failed, or Qt aborts at exit
         if api is not None:
             api.stop()
@@ -405,7 +415,7 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
         watts=joules / seconds if seconds > 0 else 0.0,
         joules_per_token=joules / generated if generated else 0.0,
         api_tokens_per_s=api_median, api_vs_app=api_median / app_median,
-        api_runs=tuple(api_runs), api_stop_ms=api_stop)
+        api_runs=tuple(api_runs), api_stop_ms=api_stop, **dataclasses.asdict(hood))
 
 
 def api_request(model_path: str, prompt: str, tokens: int, **changes: Any) -> dict[str, Any]:
@@ -627,6 +637,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
               f"free {result.api_stop_ms:.1f} ms")
         print(f"energy   {result.watts:.1f} W · {result.joules_per_token:.3f} J/token "
               f"({result.energy_source}, app runs)")
+        print(f"limit    {result.memory_bandwidth_gbs:.1f} GB/s ÷ "
+              f"{result.weight_bytes_per_token / 2**20:.1f} MiB of weights per token -> "
+              f"{result.decode_limit_tok_s:.0f} tok/s · app at {result.decode_vs_limit:.2f} "
+              f"of it · top-5 capture {result.logprobs_overhead:.3f} of the speed")
     return 0
 
 
