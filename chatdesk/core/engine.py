@@ -641,6 +641,12 @@ class LlamaEngine:
 
         return logits_after(self._loaded(), tokens)
 
+    def token_text(self, token: int) -> str:
+        """A token's text, control tokens spelled out (the token view's labels)."""
+        from chatdesk.core.token_probs import piece_reader
+
+        return piece_reader(self._loaded()._model.vocab)(token).decode("utf-8", "replace")
+
     def _stopped_before_start(self, request_id: int, started: float) -> GenerationResult:
         """The result of an answer stopped while its prompt was still being rendered."""
         llama = self._loaded()

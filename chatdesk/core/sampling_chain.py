@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -184,3 +185,39 @@ def explain_step(logits: np.ndarray, params: SamplingParams, history: Sequence[i
     at = int(np.searchsorted(running, running[-1] * fraction, side="left"))
     chosen = int(ids[min(at, len(ids) - 1)])
     return StepExplanation(tuple(stages), chosen, name_of(chosen), False, fraction)
+
+
+@dataclass(frozen=True)
+class StepLogits:
+    """What explaining one step of a stored answer needs, read once on the engine thread;
+    the chain itself is then recomputed for any sampling values without the model."""
+
+    answer_id: int
+    step: int
+    logits: np.ndarray
+    history: tuple[int, ...]  # the answer's tokens before the step
+    seed: int | None
+    chosen: int  # the token the answer really has there
+    names: dict[int, str]  # token texts of the likely candidates
+
+    def name(self, token: int) -> str:
+        return self.names.get(token, f"#{token}")
+
+
+NAMED = 256  # candidates whose text is looked up
+
+
+def read_step_logits(engine: Any, messages: Sequence[Any], trace: Any, step: int,
+                     answer_id: int, max_tokens: int) -> StepLogits:
+    """On the engine thread: the prompt the answer was given (rebuilt from the stored
+    conversation through the same template), the answer's tokens before ``step``, and
+    the model's logits after them."""
+    tokens = [t.token for t in trace.tokens]
+    if not 0 <= step < len(tokens):
+        raise ValueError(f"the answer has no token {step}")
+    prompt = engine.prepare_chat(list(messages), max_tokens)
+    logits = engine.logits_after(prompt.tokens + tokens[:step])
+    likely = np.argsort(-logits)[:NAMED]
+    wanted = {int(t) for t in likely} | set(tokens[:step + 1])
+    return StepLogits(answer_id, step, logits, tuple(tokens[:step]), trace.seed, tokens[step],
+                      {t: engine.token_text(t) for t in wanted})
