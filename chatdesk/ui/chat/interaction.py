@@ -154,6 +154,8 @@ class ViewInteraction:
             self.edit_requested.emit(item.id)
         elif name == "regenerate":
             self.regenerate_requested.emit(item.id)
+        elif name == "tokens":
+            self.tokens_requested.emit(item.id)
         elif name == "delete":
             self.delete_requested.emit(item.id)
 
