@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 SECONDS_PER_DAY = 86_400
 MEASURED = "measured here"
+ESTIMATED = "estimated here"  # energy from the estimate model, not a meter
 SETTING = "setting"
 
 

@@ -33,7 +33,7 @@ from chatdesk.core.decode_limit import DecodeLimit, decode_limit
 from chatdesk.core.gguf_file import InvalidModelFileError
 from chatdesk.core.model_card import ModelCard, read_model_card
 from chatdesk.core.model_ref import parse_remote
-from chatdesk.core.scale_cost import MEASURED, SETTING, Input, ScaleInputs, scale_cost
+from chatdesk.core.scale_cost import ESTIMATED, MEASURED, SETTING, Input, ScaleInputs, scale_cost
 from chatdesk.core.units import format_bytes
 from chatdesk.session import ChatSession
 from chatdesk.threads import run_op
@@ -263,8 +263,10 @@ class HoodDialog(QDialog):
         if last is not None and last.energy_report is not None and \
                 last.result.generated_tokens:
             joules = last.energy_report.joules / last.result.generated_tokens
-        energy_source = (f"{MEASURED} ({last.energy_report.source})"
-                         if joules is not None and last is not None else MEASURED)
+        energy_source = MEASURED
+        if joules is not None and last is not None:  # an estimate is not a measurement
+            report = last.energy_report
+            energy_source = (f"{MEASURED if report.measured else ESTIMATED}: {report.source}")
         return ScaleInputs(
             users_per_day=Input(self.users.value(), SETTING),
             tokens_per_user=Input(self.per_user.value(), SETTING),

@@ -80,7 +80,9 @@ class StepChart(QWidget):
         stages = explanation.stages
         top = line * 3 + 4
         column = (width - 8 * (len(stages) - 1)) / max(1, len(stages))
-        label_w = column * 0.45
+        label_w = column * 0.4
+        percent_w = metrics.horizontalAdvance("100.0%") + 6
+        bar_room = max(4.0, column - label_w - percent_w - 4)
         for i, stage in enumerate(stages):
             x = i * (column + 8)
             title = figures.STAGE_NAMES.get(stage.name, stage.name)
@@ -91,7 +93,7 @@ class StepChart(QWidget):
                              self.tr("{n} candidates").format(n=f"{stage.kept:,}"))
             y = top + line * 3 + 4
             for candidate in stage.top:
-                bar_w = (column - label_w - 4) * candidate.probability
+                bar_w = bar_room * candidate.probability
                 chosen = candidate.token == explanation.chosen
                 painter.setPen(Qt.PenStyle.NoPen)
                 painter.setBrush(CHOSEN if chosen else BAR)
@@ -101,7 +103,7 @@ class StepChart(QWidget):
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                                  metrics.elidedText(figures.token_label(candidate.text),
                                                     Qt.TextElideMode.ElideRight, label_w - 4))
-                painter.drawText(QRectF(x + label_w + 6, y, column - label_w - 6, line),
-                                 Qt.AlignmentFlag.AlignVCenter,
+                painter.drawText(QRectF(x + column - percent_w, y, percent_w, line),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                                  figures.percent(candidate.probability))
                 y += line + ROW_GAP

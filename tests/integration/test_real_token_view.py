@@ -243,7 +243,9 @@ def test_model_card_one_token_and_cost_at_scale_in_the_window(qtbot, tmp_path: P
                 .text(): dialog.scale_rows.itemAt(i, dialog.scale_rows.ItemRole.FieldRole)
                 .widget().text() for i in range(dialog.scale_rows.rowCount())}
         assert "(measured here)" in rows["Speed of one machine"]
-        assert "(measured here" in rows["Energy per token"]
+        report = session.last_answer.energy_report
+        assert (f"({'measured' if report.measured else 'estimated'} here: {report.source})"
+                in rows["Energy per token"])
         assert "(setting" in rows["Electricity per day"]
         assert "(setting)" in rows["CO2 per day"]
         before = rows["Tokens per day"]
