@@ -9,6 +9,7 @@ fake engine and no widget at all.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import logging
@@ -49,8 +50,10 @@ from chatdesk.core.model_defaults import sampling_for_load
 from chatdesk.core.model_ref import parse_remote
 from chatdesk.core.model_store import catalog_entry_for
 from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.sampling_chain import read_step_logits
 from chatdesk.core.servers import ApiKeys
 from chatdesk.core.settings_store import SettingsStore
+from chatdesk.core.token_records import TOP_ALTERNATIVES, TokenTrace
 from chatdesk.documents_host import DocumentsHost
 from chatdesk.worker import EngineHost
 
@@ -101,6 +104,21 @@ class ContextCount:
     count: PromptCount
     dropped: tuple[str, ...]  # the texts of the oldest messages that would be left out
     document_tokens: int = 0  # what the documents' passages take of it (estimated)
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    """A step of an answer could not be explained (no local model, a changed prompt)."""
+
+    answer_id: int
+    step: int
+    message: str
+
+
+class _Relay(QObject):
+    """Brings an engine-thread job's result to the GUI thread (a queued signal)."""
+
+    ready = Signal(object)
 
 
 @dataclass
@@ -160,6 +178,7 @@ class ChatSession(QObject):
     conversation_opened = Signal(object)  # conversation id or None (a new chat)
     prompt_changed = Signal()  # the system prompt or sampling changed: recount the context
     context_counted = Signal(object)  # ContextCount, for the latest count_context()
+    step_ready = Signal(object)  # StepLogits or StepFailed, for request_step()
     error = Signal(str, str)  # title, message
 
     def __init__(self, host: EngineHost, history: HistoryStore, store: SettingsStore,
@@ -198,6 +217,8 @@ class ChatSession(QObject):
         self.folders: tuple[str, ...] = ()
         self._deleted: set[int] = set()  # conversations deleted here: purged at close
         self._count_wanted: str | None = None  # a draft to count once it returns
+        self._relay = _Relay(self)
+        self._relay.ready.connect(self.step_ready)
         worker = host.worker
         worker.progress.connect(self._on_progress)
         worker.loaded.connect(self._on_loaded)
@@ -501,7 +522,12 @@ class ChatSession(QObject):
         self._start_answer(last.parent_id, continuing=last)
         return True
 
-    def _start_answer(self, parent_id: int, continuing: ThreadMessage | None = None) -> None:
+    def _start_answer(self, parent_id: int, continuing: ThreadMessage | None = None,
+                      branch: tuple[str, Callable[[TokenTrace], TokenTrace]] | None = None
+                      ) -> None:
+        """Ask for an answer to ``parent_id``. ``continuing``: write on that stopped answer
+        (continue_answer); ``branch`` (head text, trace builder): the answer continues that
+        head instead of starting afresh (branch_at_token)."""
         assert self.model is not None and self.conversation_id is not None
         messages = prompt_messages(self.thread, parent_id, self.system_prompt)
         end = next(i for i, m in enumerate(self.thread) if m.id == parent_id)
@@ -517,8 +543,13 @@ class ChatSession(QObject):
         if grounding.passages:  # kept before the answer: what it was given, even if it fails
             self.history.set_message_sources(recorder.answer_id, grounding.passages)
             self.sources[recorder.answer_id] = grounding.passages
+        if branch is not None:
+            messages.append(ChatMessage("assistant", branch[0]))
+            recorder.start_branch(*branch)
+        record = TOP_ALTERNATIVES if self.store.settings.record_tokens else 0
         self._idle_save.stop()
-        request_id = self.host.generate(messages, self.sampling,
+        request_id = self.host.generate(messages,
+                                        dataclasses.replace(self.sampling, top_logprobs=record),
                                         conversation_key=str(self.conversation_id),
                                         loop_guard=loop_guard)
         self._answer = _RunningAnswer(request_id, recorder, self.model.path)
@@ -526,7 +557,70 @@ class ChatSession(QObject):
         self.answer_started.emit(AnswerStarted(
             recorder.answer_id, self.model.path, recorder.prefix,
             parent_id if continuing is not None else None))
+        if branch is not None:  # the head shows at once; the engine's text follows it
+            self.answer_text.emit(TokenChunk(request_id, branch[0], 0, 0.0))
         self._save_timer.start()
+
+    # -- under the hood: an answer's tokens -------------------------------------------------
+    def token_trace(self, answer_id: int) -> TokenTrace | None:
+        """The answer's tokens with their probabilities (None: none were recorded)."""
+        try:
+            return self.history.token_trace(answer_id)
+        except HistoryError as exc:
+            log.warning("could not read the tokens of answer %d: %s", answer_id, exc)
+            return None
+
+    def _answer_in_thread(self, answer_id: int) -> tuple[StoredMessage, TokenTrace] | None:
+        message = self.history.message(answer_id)
+        trace = self.token_trace(answer_id)
+        if (message is None or message.role != "assistant" or trace is None
+                or all(m.id != message.parent_id for m in self.thread)):
+            return None
+        return message, trace
+
+    @_reports_history_errors
+    def branch_at_token(self, answer_id: int, step: int, token: int) -> bool:
+        """A new alternative answer that keeps the first ``step`` tokens of this one, has
+        ``token`` (one of the alternatives recorded at that step) forced in there, and
+        goes on from it. It joins the answer's alternatives (‹ n/m ›)."""
+        found = self._answer_in_thread(answer_id)
+        if found is None or self.busy or not self.ready:
+            return False
+        message, trace = found
+        if not 0 <= step < len(trace.tokens):
+            return False
+        forced = next((a for a in trace.tokens[step].top if a.token == token), None)
+        if forced is None or message.parent_id is None:
+            return False
+        head = ("".join(t.text for t in trace.tokens[:step]) + forced.text).lstrip()
+        self._trim_to(message.parent_id)
+        self._start_answer(message.parent_id, branch=(head, lambda new: trace.branched(
+            step, forced, new.tokens, new.seed)))
+        return True
+
+    def request_step(self, answer_id: int, step: int) -> bool:
+        """Read, on the engine thread, what explaining token ``step`` of this answer
+        needs (its logits there); ``step_ready`` brings StepLogits or StepFailed."""
+        found = self._answer_in_thread(answer_id)
+        if found is None or self.model is None or self.state is SessionState.LOADING:
+            return False
+        message, trace = found
+        assert message.parent_id is not None
+        messages = prompt_messages(self.thread, message.parent_id, self.system_prompt)
+        engine, relay, max_tokens = self.host.engine, self._relay, self.sampling.max_tokens
+
+        def job() -> None:
+            try:
+                result: object = read_step_logits(engine, messages, trace, step, answer_id,
+                                                  max_tokens)
+            except Exception as exc:  # a server's model, a template error: said, not raised
+                log.info("step %d of answer %d not explained: %s", step, answer_id, exc)
+                result = StepFailed(answer_id, step, str(exc) if not isinstance(
+                    exc, AttributeError) else "Only a model running here can show this.")
+            relay.ready.emit(result)
+
+        self.host.call(job)
+        return True
 
     def stop(self) -> None:
         if self._answer is not None:

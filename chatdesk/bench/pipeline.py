@@ -45,6 +45,7 @@ from PySide6.QtCore import QCoreApplication
 
 from chatdesk.api.server import ApiServer, ServeOptions
 from chatdesk.bench.driver import BenchDriver, raw_tokens_per_s
+from chatdesk.bench.hood import hood_figures
 from chatdesk.bench.measures import (
     BENCH_CONTEXT,
     BENCH_PROMPT,
@@ -110,6 +111,13 @@ class BenchResult:
     api_vs_app: float
     api_runs: tuple[float, ...]
     api_stop_ms: float  # a streaming client disconnects -> the engine is free
+    # under the hood (chatdesk/bench/hood.py)
+    memory_bandwidth_gbs: float = 0.0
+    weight_bytes_per_token: int = 0
+    decode_limit_tok_s: float = 0.0
+    decode_vs_limit: float = 0.0
+    logprobs_overhead: float = 0.0  # app tok/s recording top-5 alternatives ÷ without
+    logprobs_runs: tuple[tuple[float, float], ...] = ()
 
 
 def run_bench(model: Path, tokens: int, threads: int, runs: int,
@@ -176,6 +184,8 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
         repeats = max(1, min(runs, 3))
         pp = prompt_eval_rates(driver, engine, raw, repeats)
         reopen = cache_ttfts(driver, engine, cache, model, options, repeats)
+        hood = hood_figures(driver, engine, model, messages, params, runs,
+                            statistics.median(app_runs), len(prompt) + tokens // 2)
     finally:  # the engine thread must end whatever failed, or Qt aborts at exit
         if api is not None:
             api.stop()
@@ -211,7 +221,7 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
         watts=joules / seconds if seconds > 0 else 0.0,
         joules_per_token=joules / generated if generated else 0.0,
         api_tokens_per_s=api_median, api_vs_app=api_median / app_median,
-        api_runs=tuple(api_runs), api_stop_ms=api_stop)
+        api_runs=tuple(api_runs), api_stop_ms=api_stop, **dataclasses.asdict(hood))
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -266,6 +276,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
               f"free {result.api_stop_ms:.1f} ms")
         print(f"energy   {result.watts:.1f} W · {result.joules_per_token:.3f} J/token "
               f"({result.energy_source}, app runs)")
+        print(f"limit    {result.memory_bandwidth_gbs:.1f} GB/s ÷ "
+              f"{result.weight_bytes_per_token / 2**20:.1f} MiB of weights per token -> "
+              f"{result.decode_limit_tok_s:.0f} tok/s · app at {result.decode_vs_limit:.2f} "
+              f"of it · top-5 capture {result.logprobs_overhead:.3f} of the speed")
     return 0
 
 

@@ -18,9 +18,12 @@ from typing import Any
 from chatdesk.cli.chat import add_chat_parser, run_chat_command
 from chatdesk.cli.common import EXIT_BROKEN_PIPE, EXIT_USAGE, HintingParser, unknown
 from chatdesk.cli.exchange import add_exchange_parsers, run_exchange_command
+from chatdesk.cli.generate import add_generate_parser, run_generate_command
+from chatdesk.cli.model_info import add_model_info_parser, run_model_info_command
 from chatdesk.cli.models import add_models_parser, run_models_command
 
-CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list", "serve")
+CLI_COMMANDS = ("chat", "bench", "models", "export", "import", "list", "serve", "generate",
+                "model-info")
 __all__ = ["CLI_COMMANDS", "build_parser", "command_summaries", "main", "unknown"]
 
 
@@ -67,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(commands, common)
     add_exchange_parsers(commands, common)
     _add_serve_parser(commands, common)
+    add_generate_parser(commands, common)
+    add_model_info_parser(commands, common)
     return parser
 
 
@@ -122,4 +127,8 @@ def _run_command(args: argparse.Namespace) -> int:
         from chatdesk.api.headless import run_serve_command
 
         return run_serve_command(args)
+    if args.command == "generate":
+        return run_generate_command(args)
+    if args.command == "model-info":
+        return run_model_info_command(args)
     return EXIT_USAGE

@@ -10,7 +10,8 @@ with its statistics and energy.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from chatdesk.core.history import (
     ThreadMessage,
 )
 from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.token_records import TokenTrace
 
 TITLE_CHARS = 48
 API_ORIGIN = "api"  # settings["origin"] of a conversation that came through chatdesk's API
@@ -90,6 +92,8 @@ class AnswerRecorder:
         kept and the new text is appended to the same message, not to a new one."""
         self.history = history
         self.conversation_id = conversation_id
+        self.head = ""  # text the answer starts with that the engine did not write
+        self._branch: Callable[[TokenTrace], TokenTrace | None] | None = None
         if continuing is None:
             self.answer_id = history.begin_answer(conversation_id, parent_id, model=model,
                                                   sampling=sampling.to_dict()).id
@@ -97,9 +101,18 @@ class AnswerRecorder:
         else:
             self.answer_id = history.resume_answer(continuing.id).id
             self.prefix = continuing.content
+            self._branch = _continued_trace(history.token_trace(continuing.id))
         self._unsaved: list[str] = []
         self.text = self.prefix  # everything so far, saved or not
         self.finished = False
+
+    def start_branch(self, head: str, trace: Callable[[TokenTrace], TokenTrace]) -> None:
+        """This answer continues ``head`` (an earlier answer's first tokens and a token
+        the user forced): it is stored in front of the engine's text, and ``trace`` turns
+        the engine's token trace into the whole answer's."""
+        self.head = head
+        self._branch = trace
+        self.add(head)
 
     def add(self, piece: str) -> None:
         self._unsaved.append(piece)
@@ -116,8 +129,13 @@ class AnswerRecorder:
         stop reason tells which). A continued answer keeps the figures of its last part."""
         self._unsaved.clear()
         self.finished = True
+        trace = result.trace
+        if trace is not None and self._branch is not None:
+            trace = self._branch(trace)
+        if trace:
+            self.history.set_token_trace(self.answer_id, trace)
         return self.history.finish_answer(
-            self.answer_id, content=self.prefix + result.text, state="complete",
+            self.answer_id, content=self.prefix + self.head + result.text, state="complete",
             stop_reason=result.stop_reason.value, stats=AnswerStats.from_result(result).to_dict(),
             energy=energy)
 
@@ -136,6 +154,18 @@ class AnswerRecorder:
         self._unsaved.clear()
         return self.history.finish_answer(self.answer_id, content=self.text, state=state,
                                           stop_reason=stop_reason, stats={})
+
+
+def _continued_trace(earlier: TokenTrace | None) -> Callable[[TokenTrace], TokenTrace | None]:
+    """A continued answer's trace is its earlier tokens and then the new ones; without an
+    earlier trace none is kept (half an answer's tokens would mislead the token view)."""
+    def whole(later: TokenTrace) -> TokenTrace | None:
+        if earlier is None:
+            return None
+        return dataclasses.replace(earlier, tokens=earlier.tokens + later.tokens,
+                                   extra={**earlier.extra,
+                                          "continued_at": len(earlier.tokens)})
+    return whole
 
 
 def record_exchange(history: HistoryStore, messages: Sequence[ChatMessage],

@@ -49,6 +49,7 @@ from chatdesk.core.prompt_cache import PromptCache, SavedState, fingerprint
 from chatdesk.core.sampling import MAX_SEED, InvalidParameterError, SamplingParams
 from chatdesk.core.stop_flag import StopFlag
 from chatdesk.core.stop_strings import StopStringFilter
+from chatdesk.core.token_probs import TokenProbe
 from chatdesk.core.token_text import TokenText
 from chatdesk.core.typed_text import SpecialTexts, protect, split_rendered
 
@@ -469,6 +470,19 @@ class LlamaEngine:
                 kept.pop(0)
                 dropped += 1
 
+    def logits_after(self, tokens: list[int]) -> Any:
+        """The model's raw logits after ``tokens`` (numpy, one row): the sampling-chain
+        view explains a step with them (core/token_probs.py)."""
+        from chatdesk.core.token_probs import logits_after
+
+        return logits_after(self._loaded(), tokens)
+
+    def token_text(self, token: int) -> str:
+        """A token's text, control tokens spelled out (the token view's labels)."""
+        from chatdesk.core.token_probs import piece_reader
+
+        return piece_reader(self._loaded()._model.vocab)(token).decode("utf-8", "replace")
+
     def _stopped_before_start(self, request_id: int, started: float) -> GenerationResult:
         """The result of an answer stopped while its prompt was still being rendered."""
         llama = self._loaded()
@@ -547,13 +561,15 @@ class LlamaEngine:
             if a != b:
                 break
             reused += 1
-        llama.set_seed(params.seed if params.seed is not None else random.randint(0, MAX_SEED))
+        seed = params.seed if params.seed is not None else random.randint(0, MAX_SEED)
+        llama.set_seed(seed)
         n_ctx = int(llama.n_ctx())
         text = TokenText(llama._model.vocab)
         stops = StopStringFilter(params.stop + prompt.stop_strings)
         import llama_cpp
 
         vocab = llama._model.vocab
+        probe = TokenProbe.for_generation(llama, params, seed, len(tokens))  # None: off
         pieces: list[str] = []
         answer_started = not prompt.strip_leading
         guard = LoopGuard() if loop_guard and not params.ignore_eos else None
@@ -582,6 +598,8 @@ class LlamaEngine:
             presence_penalty=params.presence_penalty, reset=True)
         try:
             for token in generator:
+                if probe is not None:
+                    probe.take(token)
                 last_token_at = time.perf_counter()
                 if first_token_at is None:
                     first_token_at = last_token_at
@@ -589,7 +607,10 @@ class LlamaEngine:
                 if not params.ignore_eos and llama_cpp.llama_vocab_is_eog(vocab, token):
                     reason = StopReason.EOS
                     break
-                safe, hit = stops.feed(text.decode(token))
+                piece = text.decode(token)
+                if probe is not None:
+                    probe.text(piece)
+                safe, hit = stops.feed(piece)
                 emit(safe)
                 if hit:
                     reason = StopReason.STOP_STRING
@@ -633,4 +654,5 @@ class LlamaEngine:
             dropped_turns=dropped,
             context_used=int(llama.n_tokens),
             context_length=n_ctx,
+            trace=probe.trace() if probe is not None else None,
         )

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from chatdesk.core.token_records import TokenTrace
 from chatdesk.core.units import decode_rate, prompt_rate
 
 Role = Literal["system", "user", "assistant"]
@@ -90,6 +91,9 @@ class GenerationResult:
     sources: dict[str, str] = field(default_factory=dict)  # figure -> where it came from
     server_figures: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # Each token with its probability and top alternatives, when the request asked for
+    # them (SamplingParams.top_logprobs); None otherwise, and for a server's answer.
+    trace: TokenTrace | None = None
 
     @property
     def prompt_tokens_per_s(self) -> float:

@@ -530,6 +530,8 @@ def _is_off(key: str, value: Any) -> bool:
     """A value that turns its control off (ignore_eos False, a 0 penalty): not worth a word."""
     if key == "ignore_eos":
         return value is False
+    if key == "top_logprobs":  # what was recorded about the answer, not how it was sampled
+        return True
     if key in ("presence_penalty", "frequency_penalty"):
         return not isinstance(value, bool) and value == 0
     return False
@@ -624,3 +626,109 @@ def source_chip(number: int, file: str, page: int = 0) -> str:
 def documents_figure(tokens: int) -> str:
     """The context meter's share of the documents: "documents ≈ 1,234 tokens"."""
     return f"documents ≈ {_count(tokens)} tokens"
+
+
+# -- under the hood: tokens, the model card, one token's arithmetic, cost at scale ---------
+STAGE_NAMES = {  # core/sampling_chain.py's stages, in the order llama.cpp runs them
+    "raw": "Raw probabilities",
+    "penalties": "After the repeat, frequency and presence penalties",
+    "filters": "After top-k, top-p and min-p",
+    "temperature": "After temperature (applied last by llama.cpp)",
+}
+
+
+def percent(share: float | None, digits: int = 1) -> str:
+    """0.4321 → '43.2%'; tiny but non-zero shares say '< 0.1%' rather than '0.0%'."""
+    if share is None:
+        return MISSING
+    if 0 < share < 10 ** -(digits + 2):
+        return f"< {_localize(f'{10 ** -digits:.{digits}f}')}%"
+    return _localize(f"{share * 100:.{digits}f}%")
+
+
+def token_label(text: str) -> str:
+    """A token's text made visible: spaces as '␣', newlines as '↵', nothing as '∅'."""
+    if not text:
+        return "∅"
+    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+
+
+def token_tooltip(text: str, probability: float,
+                  alternatives: Sequence[tuple[str, float]]) -> str:
+    """The token view's hover text: the token, its probability, the top alternatives."""
+    lines = [f"“{token_label(text)}”  {percent(probability)}", "Alternatives:"]
+    lines += [f"  {token_label(t)}  {percent(p)}" for t, p in alternatives]
+    return "\n".join(lines)
+
+
+def flops(count: float) -> str:
+    """2.3e8 → '230 MFLOP'."""
+    for unit, size in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
+        if count >= size:
+            return f"{significant(count / size)} {unit}"
+    return f"{significant(count)} FLOP"
+
+
+def big_count(count: float) -> str:
+    """134,515,008 → '134.5 M' (parameters, tokens per day)."""
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if count >= size:
+            return f"{_localize(f'{count / size:.1f}')} {unit}"
+    return _localize(f"{count:,.0f}")
+
+
+def describe_card(card: Any, context: int = 0) -> list[tuple[str, str]]:
+    """The model card's lines (core/model_card.ModelCard), label and value."""
+    from chatdesk.core.units import format_bytes
+
+    rope = MISSING if card.rope_base is None else significant(card.rope_base, 6)
+    if card.rope_dimensions:
+        rope += f", {card.rope_dimensions} dims"
+    if card.rope_scaling:
+        rope += f", scaling {card.rope_scaling}"
+    shares = ", ".join(f"{q.type_name} {percent(q.share)}" for q in card.quant_shares)
+    return [
+        ("Name", _one_line(card.name)),
+        ("Architecture", card.architecture),
+        ("Layers", str(card.layers)),
+        ("Attention heads", f"{card.heads} query, {card.kv_heads} key/value "
+                            f"(head size {card.head_size})"),
+        ("Embedding size", _count(card.embedding)),
+        ("Feed-forward size", _count(card.feed_forward)),
+        ("Vocabulary", _count(card.vocabulary)),
+        ("Trained context", f"{_count(card.trained_context)} tokens"),
+        ("RoPE", f"base {rope}"),
+        ("Parameters", f"{big_count(card.parameters)} ({_count(card.parameters)})"),
+        ("Quantization", f"{card.quantization}: {shares}"),
+        ("Output matrix", "the embedding table (tied)" if card.tied_output
+         else "its own"),
+        ("FLOPs per token", f"{flops(card.flops_per_token(context))} at "
+                            f"{_count(context)} tokens of context"),
+        ("Weights read per token", format_bytes(card.weight_bytes_per_token)),
+        ("KV cache per token", format_bytes(card.kv_bytes_per_token)),
+    ]
+
+
+def decode_limit_text(limit: Any) -> str:
+    """Two plain sentences on core/decode_limit.DecodeLimit: the ceiling, and which bound
+    this machine is at."""
+    from chatdesk.core.units import format_bytes
+
+    first = (f"Each token reads {format_bytes(limit.bytes_per_token)} from memory, and this "
+             f"machine moves {significant(limit.bandwidth_gbs)} GB/s, so no program can "
+             f"decode faster than {significant(limit.limit_tok_s)} tokens/s here.")
+    if limit.share is None:
+        return first + " Generate an answer to see how close chatdesk comes to it."
+    if limit.bound == "memory":
+        second = (f"The last answer ran at {significant(limit.measured_tok_s)} tokens/s, "
+                  f"{percent(limit.share, 0)} of that limit: memory bandwidth is what "
+                  "decoding waits for.")
+    else:
+        second = (f"The last answer ran at {significant(limit.measured_tok_s)} tokens/s, "
+                  f"{percent(limit.share, 0)} of that limit: the processor's arithmetic "
+                  "and llama.cpp's overheads, not memory, hold it back.")
+    return f"{first} {second}"
+
+
+def scale_source(source: str) -> str:
+    return f"({source})"

@@ -33,6 +33,14 @@ GGML_TYPE_SIZES: dict[int, tuple[int, int]] = {
     35: (256, 66), 39: (32, 17),
 }
 
+GGML_TYPE_NAMES: dict[int, str] = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
+    10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS",
+    17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S",
+    23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M",
+    30: "BF16", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4",
+}
+
 # llama_ftype (general.file_type) -> the name people know it by.
 FILE_TYPE_NAMES: dict[int, str] = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -61,12 +69,28 @@ class ArrayInfo:
 
 
 @dataclass(frozen=True)
+class TensorInfo:
+    """One entry of the tensor table: its shape in ggml's order (the row length first)."""
+
+    name: str
+    shape: tuple[int, ...]
+    ggml_type: int
+    elements: int
+    size: int  # bytes; 0 for a type this table does not know
+
+    @property
+    def type_name(self) -> str:
+        return GGML_TYPE_NAMES.get(self.ggml_type, f"type {self.ggml_type}")
+
+
+@dataclass(frozen=True)
 class GGUFHeader:
     path: Path
     version: int
     file_size: int
     tensor_count: int
     metadata: dict[str, Any] = field(repr=False)
+    tensors: tuple[TensorInfo, ...] = field(default=(), repr=False)
 
     @property
     def architecture(self) -> str:
@@ -181,7 +205,7 @@ def _parse(reader: _Reader, path: Path, size: int) -> GGUFHeader:
     for _ in range(kv_count):
         key = reader.string()
         metadata[key] = reader.value(reader.scalar("<I"))
-    needed = _tensor_data_end(reader, tensor_count, metadata)
+    needed, tensors = _tensor_table(reader, tensor_count, metadata)
     if needed > size:
         raise InvalidModelFileError(
             f"The file is truncated: its tensors need {needed:,} bytes but it has {size:,} "
@@ -190,27 +214,33 @@ def _parse(reader: _Reader, path: Path, size: int) -> GGUFHeader:
     if tensor_count == 0:
         raise InvalidModelFileError("The file holds no tensors: it is not a model.")
     return GGUFHeader(path=path, version=version, file_size=size, tensor_count=tensor_count,
-                      metadata=metadata)
+                      metadata=metadata, tensors=tuple(tensors))
 
 
-def _tensor_data_end(reader: _Reader, tensor_count: int, metadata: dict[str, Any]) -> int:
-    """Where the last tensor's bytes end; types we do not know count only by their offset."""
+def _tensor_table(reader: _Reader, tensor_count: int,
+                  metadata: dict[str, Any]) -> tuple[int, list[TensorInfo]]:
+    """Where the last tensor's bytes end (types we do not know count only by their
+    offset), and the tensor table itself (the model card reads it)."""
     alignment = metadata.get("general.alignment", 32)
     if not isinstance(alignment, int) or alignment <= 0:
         alignment = 32
     end = 0
+    tensors = []
     for _ in range(tensor_count):
-        reader.string()  # name
+        name = reader.string()
         n_dims = reader.scalar("<I")
         if n_dims > 8:
             raise InvalidModelFileError("The header is damaged: a tensor has too many dimensions.")
+        shape = tuple(reader.scalar("<Q") for _ in range(n_dims))
         elements = 1
-        for _ in range(n_dims):
-            elements *= reader.scalar("<Q")
+        for dim in shape:
+            elements *= dim
         ggml_type = reader.scalar("<I")
         offset = reader.scalar("<Q")
         block, block_bytes = GGML_TYPE_SIZES.get(ggml_type, (1, 0))
-        end = max(end, offset + elements // block * block_bytes)
+        size = elements // block * block_bytes
+        end = max(end, offset + size)
+        tensors.append(TensorInfo(name, shape, ggml_type, elements, size))
     data_start = reader.handle.tell()
     data_start += (-data_start) % alignment
-    return data_start + end
+    return data_start + end, tensors

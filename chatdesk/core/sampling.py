@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatdesk.core.token_records import MAX_TOP_LOGPROBS
+
 MAX_SEED = 2**32 - 2  # 2**32-1 is llama.cpp's LLAMA_DEFAULT_SEED ("random")
 
 
@@ -37,6 +39,10 @@ class SamplingParams:
     max_tokens: int = 512
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False  # keep going past end-of-generation, as benchmarks need
+    # How many of the likeliest tokens to record at each step, with each token's own
+    # probability (core/token_probs.py); 0 records nothing. Not a sampling control: it
+    # changes no answer, only what is kept about it.
+    top_logprobs: int = 0
 
     def validated(self) -> SamplingParams:
         """Return self if every field is in range, else raise InvalidParameterError."""
@@ -55,6 +61,7 @@ class SamplingParams:
         if self.seed is not None:
             _check_int_range("seed", self.seed, 0, MAX_SEED)
         _check_int_range("max_tokens", self.max_tokens, 1, 1_000_000)
+        _check_int_range("top_logprobs", self.top_logprobs, 0, MAX_TOP_LOGPROBS)
         if not isinstance(self.stop, tuple) or not all(isinstance(s, str) for s in self.stop):
             raise InvalidParameterError("stop", "must be a tuple of strings")
         if any(s == "" for s in self.stop):

@@ -48,6 +48,12 @@ class Settings:
     stats_more_open: bool = False  # the live stats' "More figures" section
     last_conversation_id: int | None = None
     loop_guard: bool = True  # stop an answer that repeats itself (core/loop_guard.py)
+    # Keep each answer's tokens with their probabilities and top 5 alternatives (the token
+    # view, core/token_probs.py; it costs under 5% of decode speed: `chatdesk bench`).
+    record_tokens: bool = True
+    # The cost-at-scale panel's two inputs (core/scale_cost.py)
+    scale_users_per_day: int = 1000
+    scale_tokens_per_user: int = 2000
     electricity_price: float | None = None  # per kWh; None: the locale's default
     currency: str | None = None  # None: the locale default's currency
     grid_g_per_kwh: float = 475.0  # world average, as codecarbon uses
@@ -159,6 +165,9 @@ _RULES: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(rule) for name, rule in
     "last_export_format": Annotated[str, Field(max_length=16)],
     "prompt_cache_mb": Annotated[int, Field(ge=0, le=1_000_000)],  # 0: no prompt cache
     "loop_guard": bool,
+    "record_tokens": bool,
+    "scale_users_per_day": Annotated[int, Field(ge=1, le=10**10)],
+    "scale_tokens_per_user": Annotated[int, Field(ge=1, le=10**9)],
     "api_host": Annotated[str, Field(min_length=1, max_length=255)],
     "api_port": Annotated[int, Field(ge=0, le=65535)],
     "api_keep_history": bool,

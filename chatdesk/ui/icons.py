@@ -26,6 +26,8 @@ GLYPHS = {
     "unpin": "mdi6.pin-off-outline",
     "copy": "mdi6.content-copy",
     "regenerate": "mdi6.refresh",
+    "tokens": "mdi6.chart-bar",  # the token view of an answer
+    "hood": "mdi6.engine-outline",  # Models › Under the hood
     "edit": "mdi6.pencil-outline",
     "rename": "mdi6.form-textbox",
     "delete": "mdi6.delete-outline",

@@ -50,12 +50,14 @@ from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.file_dialogs import choose_model_file
 from chatdesk.ui.first_run_card import FirstRunCard
+from chatdesk.ui.hood_view import HoodDialog
 from chatdesk.ui.menus import build_menus
 from chatdesk.ui.models_dialog import ModelsDialog
 from chatdesk.ui.servers_tab import add_servers_tab, remote_choices
 from chatdesk.ui.side_panel import SidePanel, SidePanelFit
 from chatdesk.ui.status_line import StatusLine
 from chatdesk.ui.theme import apply_theme
+from chatdesk.ui.token_view import TokenDialog
 
 if TYPE_CHECKING:
     from chatdesk.ui.api_control import ApiControl
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
         view.copy_requested.connect(self.copy_message)
         view.delete_requested.connect(self.delete_message)
         view.regenerate_requested.connect(self.session.regenerate)
+        view.tokens_requested.connect(self.show_tokens)
         view.edit_requested.connect(self.begin_edit)
         view.sibling_requested.connect(self.session.switch_sibling)
         view.continue_requested.connect(self.continue_answer)
@@ -483,6 +486,26 @@ class MainWindow(QMainWindow):
         self.session.imported(list(result))
 
     @Slot()
+    def show_tokens(self, answer_id: int) -> TokenDialog | None:
+        """The token view of an answer (ui/token_view.py); a message when none was kept."""
+        trace = self.session.token_trace(answer_id)
+        if trace is None:
+            self.error_banner_show(self.tr("No tokens were kept for this answer"), self.tr(
+                "It was written before chatdesk kept them, by a server's model, or with "
+                "token recording off."))
+            return None
+        dialog = TokenDialog(self.session, answer_id, trace, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_hood(self) -> HoodDialog:
+        """Models › Under the hood: the model card, one token's arithmetic, cost at scale."""
+        dialog = HoodDialog(self.session, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     def show_costs(self) -> CostView:
         """Open (or raise) the energy and cost window."""
         if self.cost_view is None:

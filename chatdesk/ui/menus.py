@@ -78,6 +78,11 @@ def build_menus(w: MainWindow) -> None:
     w.models_action = add_action(w, models, tr("&Manage models…"), w.show_models, "Ctrl+M",
                                  icon_name="models")
     add_action(w, models, tr("&Import a .gguf file…"), lambda: w.show_models().choose_import())
+    models.addSeparator()
+    w.hood_action = add_action(w, models, tr("&Under the hood…"), w.show_hood,
+                               "Ctrl+Shift+U", icon_name="hood",
+                               tip=tr("The model card, the arithmetic of one token and "
+                                      "the cost at scale"))
 
     costs = bar.addMenu(tr("C&osts"))
     w.costs_action = add_action(w, costs, tr("&Energy and cost…"), w.show_costs, "Ctrl+E",

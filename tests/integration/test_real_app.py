@@ -73,7 +73,8 @@ BENCH_KEYS = ("model", "backend", "threads", "tokens", "raw_tokens_per_s", "app_
               "app_vs_raw", "ttft_first_turn_s", "ttft_tenth_turn_s", "ttft_ratio",
               "stop_latency_ms", "pp_app_vs_raw", "ttft_reopen_ratio", "ttft_switch_ratio",
               "ttft_reopen_ratio_cache_off", "warmup_app_tokens_per_s", "api_tokens_per_s",
-              "api_vs_app", "api_stop_ms")
+              "api_vs_app", "api_stop_ms", "memory_bandwidth_gbs", "weight_bytes_per_token",
+              "decode_limit_tok_s", "decode_vs_limit", "logprobs_overhead")
 
 
 @pytest.mark.timeout(BENCH_TIMEOUT_S + 60)

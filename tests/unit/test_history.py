@@ -24,6 +24,7 @@ from chatdesk.core.history import (
 from chatdesk.core.history import schema as history_schema
 from chatdesk.core.history.schema import SCHEMA_VERSION
 from chatdesk.core.sampling import SamplingParams
+from chatdesk.core.token_records import TokenAlternative, TokenRecord, TokenTrace
 
 
 class Clock:
@@ -171,10 +172,12 @@ def test_a_version_1_history_gains_the_import_sources_table_and_keeps_its_chats(
     monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 1)
     with HistoryStore.open(db) as old:
         kept = old.create_conversation("Before the upgrade").id
-    monkeypatch.undo()
+    monkeypatch.undo()  # up to version 2 only: later migrations have tests of their own
+    monkeypatch.setattr("chatdesk.core.history.store.MIGRATIONS",
+                        history_schema.MIGRATIONS[:2])
+    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 2)
     with HistoryStore.open(db) as store:
-        # 2 when written; every later migration runs too (3: issue 13's documents)
-        assert store.schema_version == history_schema.SCHEMA_VERSION >= 2
+        assert store.schema_version == 2
         tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master")}
         assert "conversation_sources" in tables
         assert store.get_conversation(kept).title == "Before the upgrade"
@@ -657,3 +660,41 @@ def test_a_continued_answer_is_appended_to_the_same_message(store, db):
     assert thread[-1].sibling_count == 1
     with pytest.raises(NotFoundError):
         store.resume_answer(user.id)  # only an answer can be continued
+
+
+def test_a_version_2_history_gains_token_traces_and_keeps_its_chats(db, monkeypatch):
+    """Migration 4 (issue 14): message_tokens, so the token view works on old answers;
+    an answer from before it simply has no trace."""
+    monkeypatch.setattr("chatdesk.core.history.store.MIGRATIONS",
+                        history_schema.MIGRATIONS[:2])
+    monkeypatch.setattr("chatdesk.core.history.store.SCHEMA_VERSION", 2)
+    with HistoryStore.open(db) as old:
+        conversation = old.create_conversation("Before the upgrade").id
+        question = old.add_message(conversation, "user", "hi")
+        answer = old.begin_answer(conversation, question.id, model="m.gguf", sampling={})
+        old.finish_answer(answer.id, content="Hello", state="complete", stop_reason="eos",
+                          stats={})
+    monkeypatch.undo()
+    with HistoryStore.open(db) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 4
+        assert store.message(answer.id).content == "Hello"
+        assert store.token_trace(answer.id) is None
+        trace = TokenTrace((TokenRecord(9, "Hel", -0.25, (TokenAlternative(9, "Hel", -0.25),
+                                                          TokenAlternative(4, "Hi", -1.5))),
+                            TokenRecord(3, "lo", -0.01)), seed=7, prompt_tokens=12)
+        store.set_token_trace(answer.id, trace)
+        assert store.token_trace(answer.id) == trace
+        store.delete_message(answer.id)  # the trace goes with its message
+        assert store._conn.execute("SELECT count(*) FROM message_tokens").fetchone()[0] == 0
+        with pytest.raises(NotFoundError):
+            store.set_token_trace(answer.id, trace)
+
+
+def test_a_damaged_token_trace_reads_as_none(store):
+    conversation = store.create_conversation("c").id
+    question = store.add_message(conversation, "user", "hi")
+    answer = store.begin_answer(conversation, question.id, model="m.gguf", sampling={})
+    with store.transaction():
+        store._conn.execute("INSERT INTO message_tokens VALUES (?, ?)",
+                            (answer.id, '{"tokens": [[1, "a"]]}'))
+    assert store.token_trace(answer.id) is None

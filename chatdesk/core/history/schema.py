@@ -153,8 +153,21 @@ def _migrate_to_v3(conn: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2,
-                                                          _migrate_to_v3]
+def _migrate_to_v4(conn: sqlite3.Connection) -> None:
+    """Each answer's tokens with their probabilities and alternatives (issue 14: the token
+    view works on old answers). A table of its own: the messages' row layout (and
+    recovery's page scan) stays as it was, an answer without a trace simply has no row,
+    and deleting a message deletes its trace with it."""
+    conn.execute("""
+        CREATE TABLE message_tokens (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            trace_json TEXT NOT NULL CHECK (json_valid(trace_json))
+        )
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 CONVERSATION_COLUMNS = ("id", "title", "created_at", "updated_at", "pinned", "deleted_at",

@@ -22,6 +22,7 @@ docs/history.md documents the schema, the JSON keys the totals read, and the sea
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -64,6 +65,7 @@ from chatdesk.core.history.sqlite_errors import (
 from chatdesk.core.history.totals import sum_answers, sum_answers_by_day
 from chatdesk.core.history.writers import writer_alive, writer_id
 from chatdesk.core.timestamps import usable_timestamp
+from chatdesk.core.token_records import TokenTrace
 
 log = logging.getLogger(__name__)
 
@@ -527,6 +529,29 @@ class HistoryStore(DocumentLinks):
             if conn.execute("UPDATE messages SET energy_json = ? WHERE id = ?",
                             (dump_json(energy), message_id)).rowcount == 0:
                 raise NotFoundError(f"no message {message_id}")
+
+    @guarded
+    def set_token_trace(self, message_id: int, trace: TokenTrace) -> None:
+        """Keep an answer's tokens (core/token_records.py); replaces an earlier trace."""
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM messages WHERE id = ?",
+                            (message_id,)).fetchone() is None:
+                raise NotFoundError(f"no message {message_id}")
+            conn.execute("INSERT OR REPLACE INTO message_tokens(message_id, trace_json) "
+                         "VALUES (?, ?)", (message_id, dump_json(trace.to_json())))
+
+    @guarded
+    def token_trace(self, message_id: int) -> TokenTrace | None:
+        """An answer's tokens, or None when none were kept (an old or a server's answer)."""
+        row = self._conn.execute("SELECT trace_json FROM message_tokens WHERE message_id = ?",
+                                 (message_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            trace = TokenTrace.from_json(json.loads(row[0]))
+        except ValueError:
+            return None
+        return trace if trace else None
 
     @guarded
     def message(self, message_id: int) -> StoredMessage | None:

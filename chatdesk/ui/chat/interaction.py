@@ -162,6 +162,8 @@ class ViewInteraction:
             self.edit_requested.emit(item.id)
         elif name == "regenerate":
             self.regenerate_requested.emit(item.id)
+        elif name == "tokens":
+            self.tokens_requested.emit(item.id)
         elif name == "delete":
             self.delete_requested.emit(item.id)
         elif name == "continue" and self.can_continue(row):

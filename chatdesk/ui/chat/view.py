@@ -37,6 +37,7 @@ class MessageView(ViewInteraction, QListView):
     copy_requested = Signal(int)
     delete_requested = Signal(int)
     regenerate_requested = Signal(int)
+    tokens_requested = Signal(int)  # the token view of an answer
     edit_requested = Signal(int)
     sibling_requested = Signal(int, int)  # (message id, new sibling index)
     continue_requested = Signal(int)      # write on from where this answer stopped
@@ -412,6 +413,7 @@ class MessageView(ViewInteraction, QListView):
             actions.append(("edit", self.tr("Edit")))
         elif role == "assistant":
             actions.append(("regenerate", self.tr("Regenerate")))
+            actions.append(("tokens", self.tr("Tokens")))
         actions.append(("delete", self.tr("Delete")))
         return actions
 
