@@ -12,7 +12,9 @@
 
 All run on the engine thread (raw through ``EngineHost.call``): llama.cpp's OpenMP
 keeps one thread team per calling thread, and two teams on one machine fight for its cores.
-The two alternate, so drift on a noisy machine hits both alike, and medians are reported.
+The two alternate (raw first in even pairs, the app first in odd ones) and ``app_vs_raw`` is
+the median of the pairs' ratios, so drift between pairs on a noisy machine cancels;
+``app_vs_raw_of_medians`` is the ratio of the two medians, for comparison.
 
 A warm-up pair (one raw run, one app run) goes first and is reported apart: the first
 decode after a load pays for page faults, buffers and the thread team, and would skew the
@@ -78,7 +80,8 @@ class BenchResult:
     prompt_tokens: int
     raw_tokens_per_s: float
     app_tokens_per_s: float
-    app_vs_raw: float
+    app_vs_raw: float  # the median of the pairs' app/raw ratios
+    app_vs_raw_of_medians: float
     raw_runs: tuple[float, ...]
     app_runs: tuple[float, ...]
     ttft_first_turn_s: float
@@ -162,19 +165,25 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
         meter.measure_idle()  # before any decode: OpenMP's idle teams spin for a while after
         warmup: list[float] = []
         for run in range(runs + 1):  # run 0 is the warm-up pair
-            raw_rate = driver.on_engine(lambda: raw_tokens_per_s(raw, prompt, tokens))
+            # Raw first on even runs, the app first on odd ones: whichever runs second
+            # in a pair must not be the one that always meets a warmer (or throttled) CPU.
+            if run % 2 == 0:
+                raw_rate = driver.on_engine(lambda: raw_tokens_per_s(raw, prompt, tokens))
             driver.on_engine(engine.reset_cache)
             meter.start()  # the app run only: prompt evaluation and generation
             try:
                 _ttft, result = driver.chat(messages, params)
             finally:
                 report = meter.stop()
+            app_rate = driver.received_tokens_per_s()
+            if run % 2 == 1:
+                raw_rate = driver.on_engine(lambda: raw_tokens_per_s(raw, prompt, tokens))
             if run == 0:
-                warmup = [raw_rate, driver.received_tokens_per_s()]
+                warmup = [raw_rate, app_rate]
                 continue
             raw_runs.append(raw_rate)
             energy.append((report, result.generated_tokens))
-            app_runs.append(driver.received_tokens_per_s())
+            app_runs.append(app_rate)
             engine_runs.append(result.generation_tokens_per_s)
             driver.on_engine(engine.reset_cache)
             api_runs.append(driver.alongside(lambda: api_tokens_per_s(address, api_body)))
@@ -202,7 +211,9 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
     return BenchResult(
         model=str(model), backend=info.backend, threads=threads, tokens=tokens, runs=runs,
         prompt_tokens=len(prompt), raw_tokens_per_s=raw_median, app_tokens_per_s=app_median,
-        app_vs_raw=app_median / raw_median, raw_runs=tuple(raw_runs), app_runs=tuple(app_runs),
+        app_vs_raw=paired_ratio(app_runs, raw_runs),
+        app_vs_raw_of_medians=app_median / raw_median,
+        raw_runs=tuple(raw_runs), app_runs=tuple(app_runs),
         ttft_first_turn_s=first, ttft_tenth_turn_s=tenth, ttft_ratio=tenth / first,
         warmup_raw_tokens_per_s=warmup[0], warmup_app_tokens_per_s=warmup[1],
         app_engine_tokens_per_s=statistics.median(engine_runs),
@@ -222,6 +233,13 @@ def run_bench(model: Path, tokens: int, threads: int, runs: int,
         joules_per_token=joules / generated if generated else 0.0,
         api_tokens_per_s=api_median, api_vs_app=api_median / app_median,
         api_runs=tuple(api_runs), api_stop_ms=api_stop, **dataclasses.asdict(hood))
+
+
+def paired_ratio(apps: list[float], raws: list[float]) -> float:
+    """The median of each pair's app/raw ratio. A pair runs back to back, so the CPU's
+    drift between pairs (turbo, other tenants: ±10 % here) cancels within it; the ratio
+    of the two medians (app_vs_raw_of_medians) does not cancel it."""
+    return statistics.median(a / r for a, r in zip(apps, raws, strict=True))
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -253,7 +271,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print(f"model    {result.model} ({result.backend}, {result.threads} threads)")
         print(f"decode   raw {result.raw_tokens_per_s:.1f} tok/s · app "
               f"{result.app_tokens_per_s:.1f} tok/s · app/raw {result.app_vs_raw:.3f} "
-              f"(median of {result.runs}, {result.tokens} tokens)")
+              f"(median of {result.runs} paired runs, {result.tokens} tokens; ratio of "
+              f"medians {result.app_vs_raw_of_medians:.3f})")
         print(f"ttft     turn 1 {result.ttft_first_turn_s * 1000:.1f} ms · turn 10 "
               f"{result.ttft_tenth_turn_s * 1000:.1f} ms · ratio {result.ttft_ratio:.2f}")
         print(f"warm-up  raw {result.warmup_raw_tokens_per_s:.1f} tok/s · app "

@@ -2,7 +2,7 @@
 live stats on the right.
 
 Layout, menus and wiring only. What happens to a conversation is decided by the
-ChatSession (chatdesk/session.py): the window turns the user's intents into session calls
+ChatSession (chatdesk/session/): the window turns the user's intents into session calls
 and the session's signals into what the widgets show.
 """
 

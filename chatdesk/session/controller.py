@@ -10,13 +10,10 @@ fake engine and no widget at all.
 from __future__ import annotations
 
 import dataclasses
-import enum
-import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -30,7 +27,6 @@ from chatdesk.core.events import (
     AnswerDone,
     ChatMessage,
     ErrorEvent,
-    GenerationResult,
     LoadProgress,
     ModelInfo,
     PromptCount,
@@ -50,106 +46,27 @@ from chatdesk.core.model_defaults import sampling_for_load
 from chatdesk.core.model_ref import parse_remote
 from chatdesk.core.model_store import catalog_entry_for
 from chatdesk.core.sampling import SamplingParams
-from chatdesk.core.sampling_chain import read_step_logits
 from chatdesk.core.servers import ApiKeys
 from chatdesk.core.settings_store import SettingsStore
 from chatdesk.core.token_records import TOP_ALTERNATIVES, TokenTrace
 from chatdesk.documents_host import DocumentsHost
+from chatdesk.session.documents import DocumentActions, stored_folders, unique_files
+from chatdesk.session.history_guard import reports_history_errors
+from chatdesk.session.records import (
+    AnswerFailed,
+    AnswerFinished,
+    AnswerStarted,
+    ContextCount,
+    RunningAnswer,
+    SessionState,
+)
+from chatdesk.session.tokens import StepRelay, TokenActions
 from chatdesk.worker import EngineHost
 
 log = logging.getLogger(__name__)
 
 SAVE_STREAM_MS = 400  # how often a streaming answer's new text is written to the history
 IDLE_SAVE_MS = 1500  # quiet time after an answer before its KV state is saved to disk
-
-
-class SessionState(str, enum.Enum):
-    NO_MODEL = "no_model"  # nothing loaded (yet, or the load failed)
-    LOADING = "loading"
-    IDLE = "idle"  # a model is loaded and nothing runs
-    WAITING = "waiting"  # an answer was asked for; no token yet (prompt evaluation)
-    STREAMING = "streaming"
-    STOPPING = "stopping"  # Stop was pressed (or the chat left); the engine is winding down
-
-
-@dataclass(frozen=True)
-class AnswerStarted:
-    answer_id: int
-    model: str  # the model file, for the answer's heading
-    text: str = ""  # a continued answer's text so far (the new text is appended to it)
-    after: int | None = None  # continuing: the question it answers (its row is replaced)
-
-
-@dataclass(frozen=True)
-class AnswerFinished:
-    """A visible answer ended: the stored message (with its statistics and energy)."""
-
-    message: ThreadMessage
-    result: GenerationResult
-    energy_report: Any  # EnergyReport or None
-    token_rates: tuple[tuple[float, float], ...]  # (s, tok/s) while it streamed
-
-
-@dataclass(frozen=True)
-class AnswerFailed:
-    answer_id: int
-    model: str
-    title: str
-
-
-@dataclass(frozen=True)
-class ContextCount:
-    """What sending the draft now would take of the context (the meter at the input box)."""
-
-    count: PromptCount
-    dropped: tuple[str, ...]  # the texts of the oldest messages that would be left out
-    document_tokens: int = 0  # what the documents' passages take of it (estimated)
-
-
-@dataclass(frozen=True)
-class StepFailed:
-    """A step of an answer could not be explained (no local model, a changed prompt)."""
-
-    answer_id: int
-    step: int
-    message: str
-
-
-class _Relay(QObject):
-    """Brings an engine-thread job's result to the GUI thread (a queued signal)."""
-
-    ready = Signal(object)
-
-
-@dataclass
-class _RunningAnswer:
-    request_id: int
-    recorder: AnswerRecorder
-    model: str
-    visible: bool = True  # False once the user left its conversation
-    streamed: bool = False
-    token_rates: list[tuple[float, float]] = field(default_factory=list)
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _reports_history_errors(method: Callable[Concatenate[ChatSession, P], R]
-                            ) -> Callable[Concatenate[ChatSession, P], R | None]:
-    """A user action the history refuses (read-only, busy, damaged) becomes a message in
-    the window, never a traceback out of a Qt slot; nothing else changes."""
-
-    @functools.wraps(method)
-    def wrapper(self: ChatSession, *args: P.args, **kwargs: P.kwargs) -> R | None:
-        try:
-            return method(self, *args, **kwargs)
-        except HistoryError as exc:
-            log.warning("%s refused by the history: %s", method.__name__, exc)
-            self.error.emit("The history could not be changed", str(exc))
-            return None
-
-    return wrapper
 
 
 def _with_place(history: HistoryStore, message: StoredMessage) -> ThreadMessage:
@@ -161,7 +78,7 @@ def _with_place(history: HistoryStore, message: StoredMessage) -> ThreadMessage:
                          sibling_count=max(1, len(siblings)))
 
 
-class ChatSession(QObject):
+class ChatSession(TokenActions, DocumentActions, QObject):
     state_changed = Signal(object)  # SessionState
     model_progress = Signal(object)  # LoadProgress
     model_loaded = Signal(object)  # ModelInfo
@@ -199,7 +116,7 @@ class ChatSession(QObject):
         self.system_prompt: str = store.settings.system_prompt
         self.editing_id: int | None = None
         self.last_answer: AnswerFinished | None = None
-        self._answer: _RunningAnswer | None = None
+        self._answer: RunningAnswer | None = None
         self._load_id: int | None = None
         self._save_timer = QTimer(self)
         self._save_timer.setInterval(SAVE_STREAM_MS)
@@ -217,7 +134,7 @@ class ChatSession(QObject):
         self.folders: tuple[str, ...] = ()
         self._deleted: set[int] = set()  # conversations deleted here: purged at close
         self._count_wanted: str | None = None  # a draft to count once it returns
-        self._relay = _Relay(self)
+        self._relay = StepRelay(self)
         self._relay.ready.connect(self.step_ready)
         worker = host.worker
         worker.progress.connect(self._on_progress)
@@ -334,7 +251,7 @@ class ChatSession(QObject):
         self.sampling = (SamplingParams.from_dict(stored) if stored
                          else self.store.settings.sampling)
         self.system_prompt = conversation.system_prompt
-        self.folders = _stored_folders(conversation.settings)
+        self.folders = stored_folders(conversation.settings)
         self.editing_id = None
         self.conversation_opened.emit(conversation_id)
         self.reload_thread()
@@ -372,17 +289,17 @@ class ChatSession(QObject):
             self._set_state(SessionState.STOPPING)
             self.host.stop()
 
-    @_reports_history_errors
+    @reports_history_errors
     def rename(self, conversation_id: int, title: str) -> None:
         self.history.rename(conversation_id, title)
         self.conversations_changed.emit()
 
-    @_reports_history_errors
+    @reports_history_errors
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self.history.set_pinned(conversation_id, pinned)
         self.conversations_changed.emit()
 
-    @_reports_history_errors
+    @reports_history_errors
     def delete_conversation(self, conversation_id: int) -> None:
         """Soft delete (``restore_conversation`` undoes it)."""
         if conversation_id == self.conversation_id:
@@ -391,7 +308,7 @@ class ChatSession(QObject):
         self._deleted.add(conversation_id)  # purged (and its files freed) at close
         self.conversations_changed.emit()
 
-    @_reports_history_errors
+    @reports_history_errors
     def restore_conversation(self, conversation_id: int) -> None:
         self.history.restore_conversation(conversation_id)
         self._deleted.discard(conversation_id)
@@ -413,7 +330,7 @@ class ChatSession(QObject):
         self.history.update_conversation_settings(self.conversation_id,
                                                   settings={**stored, **changes})
 
-    @_reports_history_errors
+    @reports_history_errors
     def set_sampling(self, params: SamplingParams) -> None:
         self.sampling = params
         self.prompt_changed.emit()
@@ -422,7 +339,7 @@ class ChatSession(QObject):
         else:
             self.store.update(sampling=params)
 
-    @_reports_history_errors
+    @reports_history_errors
     def set_system_prompt(self, text: str) -> None:
         self.system_prompt = text
         self.prompt_changed.emit()
@@ -432,7 +349,7 @@ class ChatSession(QObject):
             self.store.update(system_prompt=text)
 
     # -- asking -------------------------------------------------------------------------
-    @_reports_history_errors
+    @reports_history_errors
     def send(self, text: str) -> bool:
         """Store the question (an edit branches) and start its answer."""
         text = text.strip()
@@ -440,7 +357,7 @@ class ChatSession(QObject):
             return False
         assert self.model is not None
         editing = self.editing_id
-        files = _unique_files([*self.files.get(editing, ()), *self.documents.pending]
+        files = unique_files([*self.files.get(editing, ()), *self.documents.pending]
                               if editing is not None else self.documents.pending)
         new = self.conversation_id is None
         with self.history.transaction():
@@ -479,7 +396,7 @@ class ChatSession(QObject):
     def cancel_edit(self) -> None:
         self.editing_id = None
 
-    @_reports_history_errors
+    @reports_history_errors
     def regenerate(self, message_id: int) -> None:
         """Another answer to the same question; the earlier ones stay as alternatives."""
         message = self.history.message(message_id)
@@ -507,7 +424,7 @@ class ChatSession(QObject):
             del self.thread[end + 1:]
             self.thread_trimmed.emit(keep_id)
 
-    @_reports_history_errors
+    @reports_history_errors
     def continue_answer(self, message_id: int) -> bool:
         """Write on from where the last answer stopped (the loop guard, the token limit or
         Stop): the engine continues the same answer (it gets the text so far as the last,
@@ -552,7 +469,7 @@ class ChatSession(QObject):
                                         dataclasses.replace(self.sampling, top_logprobs=record),
                                         conversation_key=str(self.conversation_id),
                                         loop_guard=loop_guard)
-        self._answer = _RunningAnswer(request_id, recorder, self.model.path)
+        self._answer = RunningAnswer(request_id, recorder, self.model.path)
         self._set_state(SessionState.WAITING)
         self.answer_started.emit(AnswerStarted(
             recorder.answer_id, self.model.path, recorder.prefix,
@@ -560,67 +477,6 @@ class ChatSession(QObject):
         if branch is not None:  # the head shows at once; the engine's text follows it
             self.answer_text.emit(TokenChunk(request_id, branch[0], 0, 0.0))
         self._save_timer.start()
-
-    # -- under the hood: an answer's tokens -------------------------------------------------
-    def token_trace(self, answer_id: int) -> TokenTrace | None:
-        """The answer's tokens with their probabilities (None: none were recorded)."""
-        try:
-            return self.history.token_trace(answer_id)
-        except HistoryError as exc:
-            log.warning("could not read the tokens of answer %d: %s", answer_id, exc)
-            return None
-
-    def _answer_in_thread(self, answer_id: int) -> tuple[StoredMessage, TokenTrace] | None:
-        message = self.history.message(answer_id)
-        trace = self.token_trace(answer_id)
-        if (message is None or message.role != "assistant" or trace is None
-                or all(m.id != message.parent_id for m in self.thread)):
-            return None
-        return message, trace
-
-    @_reports_history_errors
-    def branch_at_token(self, answer_id: int, step: int, token: int) -> bool:
-        """A new alternative answer that keeps the first ``step`` tokens of this one, has
-        ``token`` (one of the alternatives recorded at that step) forced in there, and
-        goes on from it. It joins the answer's alternatives (‹ n/m ›)."""
-        found = self._answer_in_thread(answer_id)
-        if found is None or self.busy or not self.ready:
-            return False
-        message, trace = found
-        if not 0 <= step < len(trace.tokens):
-            return False
-        forced = next((a for a in trace.tokens[step].top if a.token == token), None)
-        if forced is None or message.parent_id is None:
-            return False
-        head = ("".join(t.text for t in trace.tokens[:step]) + forced.text).lstrip()
-        self._trim_to(message.parent_id)
-        self._start_answer(message.parent_id, branch=(head, lambda new: trace.branched(
-            step, forced, new.tokens, new.seed)))
-        return True
-
-    def request_step(self, answer_id: int, step: int) -> bool:
-        """Read, on the engine thread, what explaining token ``step`` of this answer
-        needs (its logits there); ``step_ready`` brings StepLogits or StepFailed."""
-        found = self._answer_in_thread(answer_id)
-        if found is None or self.model is None or self.state is SessionState.LOADING:
-            return False
-        message, trace = found
-        assert message.parent_id is not None
-        messages = prompt_messages(self.thread, message.parent_id, self.system_prompt)
-        engine, relay, max_tokens = self.host.engine, self._relay, self.sampling.max_tokens
-
-        def job() -> None:
-            try:
-                result: object = read_step_logits(engine, messages, trace, step, answer_id,
-                                                  max_tokens)
-            except Exception as exc:  # a server's model, a template error: said, not raised
-                log.info("step %d of answer %d not explained: %s", step, answer_id, exc)
-                result = StepFailed(answer_id, step, str(exc) if not isinstance(
-                    exc, AttributeError) else "Only a model running here can show this.")
-            relay.ready.emit(result)
-
-        self.host.call(job)
-        return True
 
     def stop(self) -> None:
         if self._answer is not None:
@@ -654,7 +510,7 @@ class ChatSession(QObject):
             except HistoryError as exc:
                 log.error("could not save the streaming answer: %s", exc)
 
-    def _end_answer(self) -> _RunningAnswer | None:
+    def _end_answer(self) -> RunningAnswer | None:
         answer, self._answer = self._answer, None
         self._save_timer.stop()
         return answer
@@ -756,69 +612,6 @@ class ChatSession(QObject):
             messages = with_passages(messages, grounding)
         return messages, grounding
 
-    # -- documents --------------------------------------------------------------------------
-    def _grounding(self, thread: list[ThreadMessage], question: str,
-                   more: list[FileRef] | tuple[FileRef, ...] = ()) -> Grounding:
-        """The passages ``question`` is given: from every file attached in ``thread`` (and
-        ``more``), and the folders switched on for this conversation."""
-        files = [f for m in thread for f in self.files.get(m.id, ())] + list(more)
-        if (not files and not self.folders) or self.model is None:
-            return NO_GROUNDING
-        try:
-            return self.documents.ground(question, files, self.folders,
-                                         self.model.context_length)
-        except Exception as exc:  # the index is damaged or locked: answer without it, say so
-            log.error("documents could not be searched: %s", exc, exc_info=exc)
-            self.error.emit("The documents could not be searched", str(exc))
-            return NO_GROUNDING
-
-    def attach(self, paths: list[Path]) -> None:
-        """Read files for the next message, in the background (``documents`` tells)."""
-        self.documents.attach(paths)
-
-    def files_for(self, message_id: int) -> tuple[FileRef, ...]:
-        return self.files.get(message_id, ())
-
-    def sources_for(self, message_id: int) -> tuple[SourceRef, ...]:
-        return self.sources.get(message_id, ())
-
-    @_reports_history_errors
-    def set_folder_enabled(self, folder: str, enabled: bool) -> None:
-        """Switch a knowledge folder on or off for this conversation."""
-        folders = [f for f in self.folders if f != folder]
-        if enabled:
-            folders.append(folder)
-        self.folders = tuple(folders)
-        self._save_conversation_settings(folders=folders)
-        self.prompt_changed.emit()
-
-    def add_knowledge_folder(self, folder: str) -> None:
-        """A folder to chat with: remembered, switched on here, indexed now."""
-        folder = str(Path(folder).expanduser().resolve())
-        known = self.store.settings.knowledge_folders
-        if folder not in known:
-            self.store.update(knowledge_folders=(*known, folder))
-        self.set_folder_enabled(folder, True)
-        self.index_folders()
-
-    def remove_knowledge_folder(self, folder: str) -> None:
-        self.store.update(knowledge_folders=tuple(
-            f for f in self.store.settings.knowledge_folders if f != folder))
-        if folder in self.folders:
-            self.set_folder_enabled(folder, False)
-        if not self.documents.indexing:
-            self.documents.forget_folder(folder)
-
-    def index_folders(self) -> bool:
-        """Bring every knowledge folder up to date in the background (incremental)."""
-        return self.documents.index_folders(self.store.settings.knowledge_folders)
-
-    def _free_unused_files(self) -> None:
-        try:
-            self.documents.free_unreferenced(self.history.attachment_hashes())
-        except (HistoryError, OSError) as exc:
-            log.warning("could not free unused attachments: %s", exc)
-
     @Slot(object)
     def _on_counted(self, count: PromptCount) -> None:
         if self._count is None or count.request_id != self._count[0]:
@@ -836,14 +629,14 @@ class ChatSession(QObject):
         self.context_counted.emit(ContextCount(count, dropped, document_tokens))
 
     # -- messages -------------------------------------------------------------------------
-    @_reports_history_errors
+    @reports_history_errors
     def switch_sibling(self, message_id: int, index: int) -> None:
         siblings = self.history.sibling_ids(message_id)
         if 0 <= index < len(siblings) and not self.busy:
             self.history.switch_to_sibling(siblings[index])
             self.reload_thread()
 
-    @_reports_history_errors
+    @reports_history_errors
     def delete_message(self, message_id: int) -> None:
         """Delete a message and everything after it (the window asks first)."""
         if not self.busy:
@@ -851,7 +644,7 @@ class ChatSession(QObject):
             self.reload_thread()
             self._free_unused_files()
 
-    @_reports_history_errors
+    @reports_history_errors
     def open_hit(self, conversation_id: int, message_id: int) -> None:
         """A search hit: its branch becomes the visible one."""
         self.history.switch_to_sibling(message_id)
@@ -879,33 +672,3 @@ class ChatSession(QObject):
             log.error("could not keep the interrupted answer: %s", exc)
         if answer.visible:
             self.answer_interrupted.emit(answer.recorder.answer_id)
-
-    def _purge_deleted(self) -> None:
-        """Conversations deleted in this session (their Undo is gone with the window) are
-        deleted for good, and the attached files no other message uses are freed."""
-        deleted, self._deleted = self._deleted, set()
-        if not deleted:
-            return
-        try:
-            self.history.purge_conversations(sorted(deleted))
-        except HistoryError as exc:
-            log.warning("could not purge deleted conversations: %s", exc)
-            return
-        self._free_unused_files()
-
-
-def _stored_folders(settings: dict[str, Any] | None) -> tuple[str, ...]:
-    folders = (settings or {}).get("folders")
-    if not isinstance(folders, list):
-        return ()
-    return tuple(f for f in folders if isinstance(f, str))
-
-
-def _unique_files(files: list[FileRef] | tuple[FileRef, ...]) -> list[FileRef]:
-    seen: set[str] = set()
-    unique = []
-    for file in files:
-        if file.sha256 not in seen:
-            seen.add(file.sha256)
-            unique.append(file)
-    return unique

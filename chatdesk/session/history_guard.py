@@ -1,0 +1,35 @@
+"""A user action the history refuses becomes a message in the window, not a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+
+from chatdesk.core.history import HistoryError
+
+if TYPE_CHECKING:
+    from chatdesk.session.controller import ChatSession
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_history_errors(method: Callable[Concatenate[ChatSession, P], R]
+                            ) -> Callable[Concatenate[ChatSession, P], R | None]:
+    """A user action the history refuses (read-only, busy, damaged) becomes a message in
+    the window, never a traceback out of a Qt slot; nothing else changes."""
+
+    @functools.wraps(method)
+    def wrapper(self: ChatSession, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return method(self, *args, **kwargs)
+        except HistoryError as exc:
+            log.warning("%s refused by the history: %s", method.__name__, exc)
+            self.error.emit("The history could not be changed", str(exc))
+            return None
+
+    return wrapper
