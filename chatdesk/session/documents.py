@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chatdesk.core.documents.grounding import NO_GROUNDING, Grounding
 from chatdesk.core.history import FileRef, HistoryError, SourceRef, ThreadMessage
 from chatdesk.session.history_guard import reports_history_errors
-
-if TYPE_CHECKING:
-    from chatdesk.session.controller import ChatSession
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +19,7 @@ class DocumentActions:
     """ChatSession's document methods (a mixin: they use the session's documents host,
     history, settings and model)."""
 
-    def _grounding(self: ChatSession, thread: list[ThreadMessage], question: str,
+    def _grounding(self, thread: list[ThreadMessage], question: str,
                    more: list[FileRef] | tuple[FileRef, ...] = ()) -> Grounding:
         """The passages ``question`` is given: from every file attached in ``thread`` (and
         ``more``), and the folders switched on for this conversation."""
@@ -37,18 +34,18 @@ class DocumentActions:
             self.error.emit("The documents could not be searched", str(exc))
             return NO_GROUNDING
 
-    def attach(self: ChatSession, paths: list[Path]) -> None:
+    def attach(self, paths: list[Path]) -> None:
         """Read files for the next message, in the background (``documents`` tells)."""
         self.documents.attach(paths)
 
-    def files_for(self: ChatSession, message_id: int) -> tuple[FileRef, ...]:
+    def files_for(self, message_id: int) -> tuple[FileRef, ...]:
         return self.files.get(message_id, ())
 
-    def sources_for(self: ChatSession, message_id: int) -> tuple[SourceRef, ...]:
+    def sources_for(self, message_id: int) -> tuple[SourceRef, ...]:
         return self.sources.get(message_id, ())
 
     @reports_history_errors
-    def set_folder_enabled(self: ChatSession, folder: str, enabled: bool) -> None:
+    def set_folder_enabled(self, folder: str, enabled: bool) -> None:
         """Switch a knowledge folder on or off for this conversation."""
         folders = [f for f in self.folders if f != folder]
         if enabled:
@@ -57,7 +54,7 @@ class DocumentActions:
         self._save_conversation_settings(folders=folders)
         self.prompt_changed.emit()
 
-    def add_knowledge_folder(self: ChatSession, folder: str) -> None:
+    def add_knowledge_folder(self, folder: str) -> None:
         """A folder to chat with: remembered, switched on here, indexed now."""
         folder = str(Path(folder).expanduser().resolve())
         known = self.store.settings.knowledge_folders
@@ -66,7 +63,7 @@ class DocumentActions:
         self.set_folder_enabled(folder, True)
         self.index_folders()
 
-    def remove_knowledge_folder(self: ChatSession, folder: str) -> None:
+    def remove_knowledge_folder(self, folder: str) -> None:
         self.store.update(knowledge_folders=tuple(
             f for f in self.store.settings.knowledge_folders if f != folder))
         if folder in self.folders:
@@ -74,17 +71,17 @@ class DocumentActions:
         if not self.documents.indexing:
             self.documents.forget_folder(folder)
 
-    def index_folders(self: ChatSession) -> bool:
+    def index_folders(self) -> bool:
         """Bring every knowledge folder up to date in the background (incremental)."""
         return self.documents.index_folders(self.store.settings.knowledge_folders)
 
-    def _free_unused_files(self: ChatSession) -> None:
+    def _free_unused_files(self) -> None:
         try:
             self.documents.free_unreferenced(self.history.attachment_hashes())
         except (HistoryError, OSError) as exc:
             log.warning("could not free unused attachments: %s", exc)
 
-    def _purge_deleted(self: ChatSession) -> None:
+    def _purge_deleted(self) -> None:
         """Conversations deleted in this session (their Undo is gone with the window) are
         deleted for good, and the attached files no other message uses are freed."""
         deleted, self._deleted = self._deleted, set()

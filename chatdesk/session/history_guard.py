@@ -5,12 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from chatdesk.core.history import HistoryError
-
-if TYPE_CHECKING:
-    from chatdesk.session.controller import ChatSession
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +15,22 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def reports_history_errors(method: Callable[Concatenate[ChatSession, P], R]
-                            ) -> Callable[Concatenate[ChatSession, P], R | None]:
+class ReportsErrors(Protocol):
+    """What the decorator needs of the session: its ``error`` signal (title, message)."""
+
+    error: Any
+
+
+S = TypeVar("S", bound=ReportsErrors)
+
+
+def reports_history_errors(method: Callable[Concatenate[S, P], R]
+                           ) -> Callable[Concatenate[S, P], R | None]:
     """A user action the history refuses (read-only, busy, damaged) becomes a message in
     the window, never a traceback out of a Qt slot; nothing else changes."""
 
     @functools.wraps(method)
-    def wrapper(self: ChatSession, *args: P.args, **kwargs: P.kwargs) -> R | None:
+    def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R | None:
         try:
             return method(self, *args, **kwargs)
         except HistoryError as exc:

@@ -4,7 +4,6 @@ token, and a step's logits read again on the engine thread (issue 14)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -14,9 +13,6 @@ from chatdesk.core.sampling_chain import read_step_logits
 from chatdesk.core.token_records import TokenTrace
 from chatdesk.session.history_guard import reports_history_errors
 from chatdesk.session.records import SessionState, StepFailed
-
-if TYPE_CHECKING:
-    from chatdesk.session.controller import ChatSession
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +27,7 @@ class TokenActions:
     """ChatSession's token-view methods (a mixin: they use the session's history, thread,
     engine host and state)."""
 
-    def token_trace(self: ChatSession, answer_id: int) -> TokenTrace | None:
+    def token_trace(self, answer_id: int) -> TokenTrace | None:
         """The answer's tokens with their probabilities (None: none were recorded)."""
         try:
             return self.history.token_trace(answer_id)
@@ -39,7 +35,7 @@ class TokenActions:
             log.warning("could not read the tokens of answer %d: %s", answer_id, exc)
             return None
 
-    def _answer_in_thread(self: ChatSession, answer_id: int
+    def _answer_in_thread(self, answer_id: int
                           ) -> tuple[StoredMessage, TokenTrace] | None:
         message = self.history.message(answer_id)
         trace = self.token_trace(answer_id)
@@ -49,7 +45,7 @@ class TokenActions:
         return message, trace
 
     @reports_history_errors
-    def branch_at_token(self: ChatSession, answer_id: int, step: int, token: int) -> bool:
+    def branch_at_token(self, answer_id: int, step: int, token: int) -> bool:
         """A new alternative answer that keeps the first ``step`` tokens of this one, has
         ``token`` (one of the alternatives recorded at that step) forced in there, and
         goes on from it. It joins the answer's alternatives (‹ n/m ›)."""
@@ -68,7 +64,7 @@ class TokenActions:
             step, forced, new.tokens, new.seed)))
         return True
 
-    def request_step(self: ChatSession, answer_id: int, step: int) -> bool:
+    def request_step(self, answer_id: int, step: int) -> bool:
         """Read, on the engine thread, what explaining token ``step`` of this answer
         needs (its logits there); ``step_ready`` brings StepLogits or StepFailed."""
         found = self._answer_in_thread(answer_id)
