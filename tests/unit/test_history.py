@@ -698,3 +698,42 @@ def test_a_damaged_token_trace_reads_as_none(store):
         store._conn.execute("INSERT INTO message_tokens VALUES (?, ?)",
                             (answer.id, '{"tokens": [[1, "a"]]}'))
     assert store.token_trace(answer.id) is None
+
+
+def test_a_continued_answer_keeps_one_token_trace_for_its_whole_text(store):
+    """The token view reads a continued answer's trace against its whole text: the earlier
+    part's tokens, then the new ones. Without an earlier trace, none is kept (half an
+    answer's tokens would not line up with its text)."""
+    from chatdesk.core.conversation import AnswerRecorder
+
+    conversation = store.create_conversation()
+    user, reply = chat(store, conversation, "count", "one two")
+    stopped = store.finish_answer(reply.id, content="one two", state="complete",
+                                  stop_reason="length", stats={})
+    earlier = TokenTrace((TokenRecord(1, "one", -0.1), TokenRecord(2, " two", -0.2)), seed=3,
+                         prompt_tokens=5)
+    store.set_token_trace(reply.id, earlier)
+
+    def finish(recorder: AnswerRecorder, text: str, trace: TokenTrace) -> None:
+        recorder.finish(GenerationResult(
+            request_id=2, text=text, stop_reason=StopReason.EOS, prompt_tokens=8,
+            prompt_eval_tokens=1, prompt_eval_s=0.01, generated_tokens=len(trace.tokens),
+            generation_s=0.1, ttft_s=0.01, total_s=0.11, dropped_turns=0, context_used=10,
+            context_length=2048, trace=trace))
+
+    later = TokenTrace((TokenRecord(3, " three", -0.3),), seed=9, prompt_tokens=8)
+    finish(AnswerRecorder(store, conversation.id, user.id, model="m.gguf",
+                          sampling=SamplingParams(), continuing=stopped), " three", later)
+    whole = store.token_trace(reply.id)
+    assert whole is not None and whole.text() == "one two three" == store.message(
+        reply.id).content
+    assert whole.seed == 3 and whole.extra["continued_at"] == 2
+
+    with store.transaction():  # as an answer from before traces were kept
+        store._conn.execute("DELETE FROM message_tokens WHERE message_id = ?", (reply.id,))
+    again = store.finish_answer(reply.id, content="one two three", state="complete",
+                                stop_reason="length", stats={})
+    finish(AnswerRecorder(store, conversation.id, user.id, model="m.gguf",
+                          sampling=SamplingParams(), continuing=again), " four", later)
+    assert store.message(reply.id).content == "one two three four"
+    assert store.token_trace(reply.id) is None
