@@ -13,6 +13,7 @@ from chatdesk.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     fail,
+    local_setup,
     terminal_safe,
 )
 
@@ -53,17 +54,13 @@ def run_chat_command(args: argparse.Namespace) -> int:
     import dataclasses
     import signal
 
-    from chatdesk.core.bundled_model import ensure_bundled_model
     from chatdesk.core.catalog import load_catalog
     from chatdesk.core.chat_template import ChatTemplateError
     from chatdesk.core.engine import EngineError, LlamaEngine, LoadOptions
     from chatdesk.core.gguf_file import InvalidModelFileError
-    from chatdesk.core.logs import setup_logging
     from chatdesk.core.model_defaults import sampling_for_load
     from chatdesk.core.model_store import catalog_entry_for
-    from chatdesk.core.paths import resolve_paths
     from chatdesk.core.sampling import InvalidParameterError
-    from chatdesk.core.settings import load_settings
     from chatdesk.core.stop_flag import StopFlag
 
     if args.message is None and len(args.attach) > 1:  # --attach A B "question"
@@ -80,17 +77,10 @@ def run_chat_command(args: argparse.Namespace) -> int:
         return run_remote_chat(args)
     if not args.message.strip():
         return fail("the message is empty", EXIT_USAGE)
-    paths = resolve_paths(args.data_dir).ensure()
-    setup_logging(paths.logs_dir)
-    settings = load_settings(paths.settings_file)
-    try:
-        model = Path(args.model).expanduser() if args.model else ensure_bundled_model(
-            paths.models_dir)
-    except OSError as error:
-        return fail(f"cannot install the bundled model: {error}")
-    if model is None:
-        return fail("no model given and no bundled model is installed: pass --model "
-                     "FILE.gguf")
+    setup = local_setup(args)
+    if isinstance(setup, int):
+        return setup
+    paths, settings, model = setup
     entry = catalog_entry_for(load_catalog(), paths.models_dir, model.name)
     changes = {name: value for name, value in (("max_tokens", args.max_tokens),
                                                ("temperature", args.temperature),

@@ -9,7 +9,12 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from chatdesk.core.paths import AppPaths
+    from chatdesk.core.settings import Settings
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `head`
@@ -107,3 +112,26 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
               for i in range(max(len(r) for r in rows))]
     for row in rows:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+def local_setup(args: argparse.Namespace) -> tuple[AppPaths, Settings, Path] | int:
+    """What a command that runs a local model needs: the data folder (made, logging to
+    it), the settings, and ``--model`` or else the bundled model (installed on first use).
+    An exit code, with the reason said, when there is no model to run."""
+    from chatdesk.core.bundled_model import ensure_bundled_model
+    from chatdesk.core.logs import setup_logging
+    from chatdesk.core.paths import resolve_paths
+    from chatdesk.core.settings import load_settings
+
+    paths = resolve_paths(args.data_dir).ensure()
+    setup_logging(paths.logs_dir)
+    settings = load_settings(paths.settings_file)
+    try:
+        model = Path(args.model).expanduser() if args.model else ensure_bundled_model(
+            paths.models_dir)
+    except OSError as error:
+        return fail(f"cannot install the bundled model: {error}")
+    if model is None:
+        return fail("no model given and no bundled model is installed: pass --model "
+                    "FILE.gguf")
+    return paths, settings, model

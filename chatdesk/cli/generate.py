@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
-from chatdesk.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, fail
+from chatdesk.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, fail, local_setup
 from chatdesk.core.token_records import MAX_TOP_LOGPROBS, TokenTrace
 
 
@@ -51,15 +50,11 @@ def trace_json(trace: TokenTrace | None, top: int) -> list[dict[str, Any]]:
 
 
 def run_generate_command(args: argparse.Namespace) -> int:
-    from chatdesk.core.bundled_model import ensure_bundled_model
     from chatdesk.core.chat_template import ChatTemplateError
     from chatdesk.core.engine import EngineError, LlamaEngine, LoadOptions
     from chatdesk.core.events import ChatMessage
     from chatdesk.core.gguf_file import InvalidModelFileError
-    from chatdesk.core.logs import setup_logging
-    from chatdesk.core.paths import resolve_paths
     from chatdesk.core.sampling import InvalidParameterError, SamplingParams
-    from chatdesk.core.settings import load_settings
     from chatdesk.core.stop_flag import StopFlag
 
     if not args.prompt:
@@ -73,16 +68,10 @@ def run_generate_command(args: argparse.Namespace) -> int:
                                 top_logprobs=max(1, args.top_logprobs)).validated()
     except InvalidParameterError as error:
         return fail(f"invalid option: {error}", EXIT_USAGE)
-    paths = resolve_paths(args.data_dir).ensure()
-    setup_logging(paths.logs_dir)
-    settings = load_settings(paths.settings_file)
-    try:
-        model = Path(args.model).expanduser() if args.model else ensure_bundled_model(
-            paths.models_dir)
-    except OSError as error:
-        return fail(f"cannot install the bundled model: {error}")
-    if model is None:
-        return fail("no model given and no bundled model is installed: pass --model FILE")
+    setup = local_setup(args)
+    if isinstance(setup, int):
+        return setup
+    _paths, settings, model = setup
     engine = LlamaEngine()
     try:
         engine.load(model, LoadOptions(context_length=settings.context_length,

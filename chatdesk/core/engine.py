@@ -35,6 +35,7 @@ from chatdesk.core.events import (
 from chatdesk.core.gguf_file import GGUFHeader, read_gguf_header
 from chatdesk.core.llama_runtime import (
     auto_gpu_layers,
+    cached_prefix,
     default_threads,
     detect_backend,
     free_vram_bytes,
@@ -555,12 +556,7 @@ class LlamaEngine:
         llama = self._loaded()
         started = prompt.started
         tokens, dropped = prompt.tokens, prompt.dropped_turns
-        cached = llama.input_ids[: llama.n_tokens].tolist()
-        reused = 0
-        for a, b in zip(cached, tokens[:-1], strict=False):
-            if a != b:
-                break
-            reused += 1
+        reused = cached_prefix(llama, tokens)
         seed = params.seed if params.seed is not None else random.randint(0, MAX_SEED)
         llama.set_seed(seed)
         n_ctx = int(llama.n_ctx())

@@ -157,3 +157,15 @@ def warm_up(llama: Any) -> None:
         log.warning("the warm-up decode failed; the first answer pays for it")
     llama._ctx.kv_cache_clear()
     llama.reset()
+
+
+def cached_prefix(llama: Any, tokens: list[int]) -> int:
+    """How many of ``tokens`` (all but the last, which must be evaluated for its logits)
+    the context already holds from the start: what a new evaluation can keep."""
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    keep = 0
+    for a, b in zip(cached, tokens[:-1], strict=False):
+        if a != b:
+            break
+        keep += 1
+    return keep

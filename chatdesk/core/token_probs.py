@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from chatdesk.core.llama_runtime import cached_prefix
 from chatdesk.core.token_records import TokenAlternative, TokenRecord, TokenTrace
 
 # Logit gaps below the maximum searched for the top k, narrowest first: a token more than
@@ -41,12 +42,7 @@ def logits_after(llama: Any, tokens: list[int]) -> np.ndarray:
     """
     if not tokens:
         raise ValueError("no tokens to continue")
-    cached = llama.input_ids[: llama.n_tokens].tolist()
-    keep = 0
-    for a, b in zip(cached, tokens[:-1], strict=False):
-        if a != b:
-            break
-        keep += 1
+    keep = cached_prefix(llama, tokens)
     llama.n_tokens = keep
     llama.eval(tokens[keep:])  # removes what the cache held past ``keep`` first
     return logits_row(llama).copy()

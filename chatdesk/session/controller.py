@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from chatdesk.core.catalog import Catalog, CatalogEntry
 from chatdesk.core.conversation import AnswerRecorder, prompt_messages, store_question
-from chatdesk.core.documents.grounding import NO_GROUNDING, Grounding, with_passages
+from chatdesk.core.documents.grounding import NO_GROUNDING, Grounding, unique_files, with_passages
 from chatdesk.core.documents.library import DocumentLibrary
 from chatdesk.core.energy.record import answer_energy_record
 from chatdesk.core.engine import LoadOptions
@@ -50,7 +50,7 @@ from chatdesk.core.servers import ApiKeys
 from chatdesk.core.settings_store import SettingsStore
 from chatdesk.core.token_records import TOP_ALTERNATIVES, TokenTrace
 from chatdesk.documents_host import DocumentsHost
-from chatdesk.session.documents import DocumentActions, stored_folders, unique_files
+from chatdesk.session.documents import DocumentActions, stored_folders
 from chatdesk.session.history_guard import reports_history_errors
 from chatdesk.session.records import (
     AnswerFailed,

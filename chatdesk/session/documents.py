@@ -100,13 +100,3 @@ def stored_folders(settings: dict[str, Any] | None) -> tuple[str, ...]:
     if not isinstance(folders, list):
         return ()
     return tuple(f for f in folders if isinstance(f, str))
-
-
-def unique_files(files: list[FileRef] | tuple[FileRef, ...]) -> list[FileRef]:
-    seen: set[str] = set()
-    unique = []
-    for file in files:
-        if file.sha256 not in seen:
-            seen.add(file.sha256)
-            unique.append(file)
-    return unique

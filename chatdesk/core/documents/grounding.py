@@ -51,7 +51,7 @@ def ground(index: DocumentIndex, question: str, files: Sequence[FileRef],
            folders: Sequence[str], context_length: int,
            top: int = TOP_PASSAGES) -> Grounding:
     """The passages ``question`` is given (the files must be in ``index``)."""
-    files = _unique(files)
+    files = unique_files(files)
     if not files and not folders:
         return NO_GROUNDING
     budget = budget_for(context_length)
@@ -84,7 +84,8 @@ def ground(index: DocumentIndex, question: str, files: Sequence[FileRef],
     return Grounding("retrieved", tuple(chosen), budget)
 
 
-def _unique(files: Sequence[FileRef]) -> list[FileRef]:
+def unique_files(files: Sequence[FileRef]) -> list[FileRef]:
+    """Each file once (by content), in order: the same file attached twice counts once."""
     seen: set[str] = set()
     unique = []
     for file in files:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from typing import TypeVar
 
 from chatdesk.core.history.records import FileRef, SourceRef
 from chatdesk.core.history.sqlite_errors import guarded
+
+T = TypeVar("T")
 
 
 class DocumentLinks:
@@ -47,27 +50,25 @@ class DocumentLinks:
     @guarded
     def message_files(self, message_ids: Iterable[int]) -> dict[int, tuple[FileRef, ...]]:
         """The files of each message that has any."""
-        found: dict[int, list[FileRef]] = {}
-        for chunk in _chunks(list(message_ids)):
-            marks = ",".join("?" * len(chunk))
-            for row in self._conn.execute(
-                    f"SELECT message_id, sha256, name, size, kind, pages, tokens "
-                    f"FROM message_files WHERE message_id IN ({marks}) "
-                    f"ORDER BY message_id, position", chunk):
-                found.setdefault(row[0], []).append(FileRef(*row[1:]))
-        return {key: tuple(value) for key, value in found.items()}
+        return self._by_message("sha256, name, size, kind, pages, tokens", "message_files",
+                                message_ids, lambda row: FileRef(*row))
 
     @guarded
     def message_sources(self, message_ids: Iterable[int]) -> dict[int, tuple[SourceRef, ...]]:
         """The passages each answer that had any was given, in the order given."""
-        found: dict[int, list[SourceRef]] = {}
+        return self._by_message("file, page, text, sha256, ordinal, whole", "message_sources",
+                                message_ids, lambda row: SourceRef(*row[:5], bool(row[5])))
+
+    def _by_message(self, columns: str, table: str, message_ids: Iterable[int],
+                    make: Callable[[tuple], T]) -> dict[int, tuple[T, ...]]:
+        """Rows of a per-message table, in position order, grouped by message id."""
+        found: dict[int, list[T]] = {}
         for chunk in _chunks(list(message_ids)):
             marks = ",".join("?" * len(chunk))
             for row in self._conn.execute(
-                    f"SELECT message_id, file, page, text, sha256, ordinal, whole "
-                    f"FROM message_sources WHERE message_id IN ({marks}) "
-                    f"ORDER BY message_id, position", chunk):
-                found.setdefault(row[0], []).append(SourceRef(*row[1:6], bool(row[6])))
+                    f"SELECT message_id, {columns} FROM {table} "
+                    f"WHERE message_id IN ({marks}) ORDER BY message_id, position", chunk):
+                found.setdefault(row[0], []).append(make(row[1:]))
         return {key: tuple(value) for key, value in found.items()}
 
     @guarded
