@@ -72,7 +72,7 @@ def test_markdown_csv_json_and_code_are_read_as_text(tmp_path):
 
 @pytest.mark.parametrize("bad", ["encrypted", "scan", "too_big", "binary", "gone", "folder",
                                  "unknown_kind", "not_a_pdf", "not_a_docx", "empty",
-                                 "unreadable"])
+                                 "unreadable", "pipe", "device"])
 def test_bad_input_is_refused_with_one_clear_line(tmp_path, bad):
     limit = 200 * 1024 * 1024
     if bad == "encrypted":
@@ -106,6 +106,14 @@ def test_bad_input_is_refused_with_one_clear_line(tmp_path, bad):
         path = tmp_path / "fake.docx"
         path.write_text("hello")
         expected = "not a readable DOCX"
+    elif bad == "pipe":  # opening a named pipe for reading would wait for a writer forever
+        path = tmp_path / "notes.txt"
+        os.mkfifo(path)
+        expected = "not a regular file"
+    elif bad == "device":  # /dev/zero has size 0 and never ends: a symlink named .txt to it
+        path = tmp_path / "zero.txt"
+        path.symlink_to("/dev/zero")
+        expected = "not a regular file"
     elif bad == "empty":
         path = tmp_path / "empty.txt"
         path.write_text("  \n")

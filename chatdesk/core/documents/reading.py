@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import html.parser
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -79,15 +81,29 @@ def kind_of(path: Path) -> str | None:
 
 
 def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The file's bytes, or UnreadableDocument for a missing, unreadable or too big file."""
+    """The file's bytes, or UnreadableDocument for a missing, unreadable or too big file,
+    and for anything but a regular file: /dev/zero would never end, a named pipe would
+    block forever. Opened without blocking and checked on the open file, so a file
+    swapped for a pipe after a look cannot hang the reader; never more than ``limit``
+    bytes are read, even from a file that grows."""
     try:
-        size = path.stat().st_size
         if path.is_dir():
             raise UnreadableDocument(f"{path.name}: is a folder, not a file")
-        if size > limit:
-            raise UnreadableDocument(f"{path.name}: too big ({size / 2**20:.0f} MB; the "
-                                     f"limit is {limit / 2**20:.0f} MB)")
-        return path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                             | getattr(os, "O_BINARY", 0))
+        with os.fdopen(descriptor, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UnreadableDocument(f"{path.name}: not a regular file (a device, pipe "
+                                         "or socket)")
+            if info.st_size > limit:
+                raise UnreadableDocument(f"{path.name}: too big ({info.st_size / 2**20:.0f} "
+                                         f"MB; the limit is {limit / 2**20:.0f} MB)")
+            data = file.read(limit + 1)
+        if len(data) > limit:
+            raise UnreadableDocument(f"{path.name}: too big (it grew past the limit of "
+                                     f"{limit / 2**20:.0f} MB while being read)")
+        return data
     except FileNotFoundError:
         raise UnreadableDocument(f"{path.name}: the file is gone") from None
     except PermissionError:
