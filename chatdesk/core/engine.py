@@ -158,6 +158,14 @@ class _ConversationState:
     model_file: tuple[str, int, int] = ("", 0, 0)  # path, size, mtime_ns at load
 
 
+def _pointer_to(data: bytes | memoryview) -> Any:
+    """A C pointer to a saved state's bytes without copying them: ``bytes`` kept in
+    memory, or a file mapping's pages (see PromptCache._read)."""
+    if isinstance(data, bytes):
+        return ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8))
+    return (ctypes.c_uint8 * len(data)).from_buffer(data)
+
+
 def _system_prompt(messages: Sequence[ChatMessage]) -> str:
     return messages[0].content if messages and messages[0].role == "system" else ""
 
@@ -229,6 +237,7 @@ class LlamaEngine:
         warm_up(llama)
         self._llama = llama
         self._header = header
+        self._special_texts()  # a scan of the vocabulary: part of loading, not of a TTFT
         stat = path.stat()
         self._state = _ConversationState(thread=threading.get_ident(),
                                          model_file=(str(path), stat.st_size, stat.st_mtime_ns))
@@ -377,8 +386,8 @@ class LlamaEngine:
         import llama_cpp
 
         llama._ctx.kv_cache_clear()
-        source = ctypes.cast(ctypes.c_char_p(saved.data), ctypes.POINTER(ctypes.c_uint8))
-        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, source, len(saved.data), 0) == 0:
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, _pointer_to(saved.data),
+                                              len(saved.data), 0) == 0:
             log.warning("prompt cache: llama.cpp refused the state of %s; ignored", state.key)
             llama._ctx.kv_cache_clear()
             llama.n_tokens = 0

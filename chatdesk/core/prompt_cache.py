@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import mmap
 import os
 import re
 import struct
@@ -64,7 +65,7 @@ class SavedState:
 
     fingerprint: str
     tokens: tuple[int, ...]
-    data: bytes
+    data: bytes | memoryview  # a memoryview: the pages of its file, mapped (see get)
 
     @property
     def size(self) -> int:
@@ -86,17 +87,19 @@ class PromptCache:
 
     # -- reading ------------------------------------------------------------------------
     def get(self, key: str, wanted: str) -> SavedState | None:
-        """``key``'s state when it was saved under the fingerprint ``wanted``, else None."""
+        """``key``'s state when it was saved under the fingerprint ``wanted``, else None.
+
+        A state from disk is a view of the file's mapped pages, not a copy: a restart's
+        first answer waits for this read, and copying ~45 MB into fresh memory costs more
+        than checking it. It is not kept in memory: the engine holds it live now, and
+        saves it again (into memory) when it leaves the conversation."""
         state = self._memory.get(key)
         if state is not None:
             if state.fingerprint == wanted:
                 self._memory.move_to_end(key)
                 return state
             del self._memory[key]  # stale: model, template, context or system prompt changed
-        state = self._read(key, wanted)
-        if state is not None:
-            self._remember(key, state)
-        return state
+        return self._read(key, wanted)
 
     def _read(self, key: str, wanted: str) -> SavedState | None:
         path = self.path_for(key)
@@ -119,17 +122,20 @@ class PromptCache:
                     log.info("prompt cache: %s was saved for another model, context, "
                              "template or system prompt; ignored", path.name)
                     return None
-                token_bytes = handle.read(4 * n_tokens)
-                data = handle.read(n_data)
-                extra = handle.read(1)
+                if os.fstat(handle.fileno()).st_size != _HEADER.size + 4 * n_tokens + n_data:
+                    log.warning("prompt cache: %s is truncated or too long; ignored",
+                                path.name)
+                    return None
+                # Copy-on-write: writable for ctypes, yet nothing ever reaches the file.
+                mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: an empty or unmappable file
             log.warning("prompt cache: cannot read %s (%s); ignored", path.name, exc)
             return None
-        if len(token_bytes) != 4 * n_tokens or len(data) != n_data or extra:
-            log.warning("prompt cache: %s is truncated or too long; ignored", path.name)
-            return None
+        view = memoryview(mapping)
+        token_bytes = view[_HEADER.size:_HEADER.size + 4 * n_tokens]
+        data = view[_HEADER.size + 4 * n_tokens:]
         if zlib.crc32(data, zlib.crc32(token_bytes)) != crc:
             log.warning("prompt cache: %s is corrupt (checksum); ignored", path.name)
             return None

@@ -156,3 +156,16 @@ def test_the_file_starts_with_the_magic(cache: PromptCache):
     cache.put("5", state())
     assert cache.path_for("5").read_bytes().startswith(MAGIC)
     assert not list(cache.directory.glob(".*"))  # no temp file left behind
+
+
+def test_a_state_read_from_disk_outlives_its_file_being_replaced_or_evicted(cache: PromptCache):
+    """A state from disk is the file's mapped pages (no copy): a save of the same key,
+    or an eviction, while the engine restores it must not change or break it."""
+    old = state(n_bytes=8_000, seed=1)
+    cache.put("9", old)
+    mapped = cold(cache).get("9", FP)
+    assert mapped is not None and isinstance(mapped.data, memoryview)
+    cache.put("9", state(n_bytes=8_000, seed=2))  # replaced atomically
+    assert mapped == old
+    cache.discard("9")
+    assert bytes(mapped.data) == old.data
