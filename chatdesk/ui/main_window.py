@@ -24,12 +24,10 @@ from PySide6.QtWidgets import (
 from chatdesk.core.events import ModelInfo, TokenChunk
 from chatdesk.core.exchange import ImportResult
 from chatdesk.core.figures import answer_title
-from chatdesk.core.fit import MemoryInfo
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
 from chatdesk.core.model_store import installed_models
 from chatdesk.core.paths import AppPaths
-from chatdesk.core.recommend import Reachability, only_bundled_models
 from chatdesk.core.settings import Settings
 from chatdesk.download_manager import DownloadManager
 from chatdesk.session import (
@@ -49,7 +47,7 @@ from chatdesk.ui.documents_actions import DocumentActions
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.file_dialogs import choose_model_file
-from chatdesk.ui.first_run_card import FirstRunCard
+from chatdesk.ui.first_run_actions import FirstRunActions
 from chatdesk.ui.hood_view import HoodDialog
 from chatdesk.ui.menus import build_menus
 from chatdesk.ui.models_dialog import ModelsDialog
@@ -76,13 +74,13 @@ class MainWindow(QMainWindow):
         self.api_control: ApiControl | None = None  # the Server menu (app.build_window)
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
-        self.first_run: FirstRunCard | None = None  # app.main: offer_first_run()
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self.exchange = ExchangeActions(paths.database, self, session.store)
         self.exchange.exported.connect(self._exported)
         self.exchange.imported.connect(self._imported)
         self.exchange.failed.connect(self.error_banner_show)
+        self.first_run = FirstRunActions(self)  # app.main: first_run.offer()
         self._build_widgets()
         build_menus(self)
         self._connect_session()
@@ -207,7 +205,7 @@ class MainWindow(QMainWindow):
     def _show_thread(self, thread: list[ThreadMessage]) -> None:
         self.chat_view.set_messages([self._item(m) for m in thread if m.role != "system"])
         self.empty_hint.setVisible(not thread)
-        self._update_first_run()
+        self.first_run.refresh()
         self._update_controls()
 
     def _item(self, message: ThreadMessage) -> MessageItem:
@@ -229,7 +227,7 @@ class MainWindow(QMainWindow):
     def _on_message_added(self, message: ThreadMessage) -> None:
         self.chat_view.append_message(self._item(message))
         self.empty_hint.hide()
-        self._update_first_run()
+        self.first_run.refresh()
 
     @Slot(object)
     def _on_answer_started(self, started: AnswerStarted) -> None:
@@ -355,47 +353,6 @@ class MainWindow(QMainWindow):
             self.downloads = DownloadManager(self.paths.models_dir, self)
             self.downloads.update.connect(lambda _update: self.refresh_models())
         return self.downloads
-
-    # -- the first run ----------------------------------------------------------------------
-    def offer_first_run(self, *, memory: MemoryInfo | None = None,
-                        reachability: Reachability | None = None) -> FirstRunCard | None:
-        """While only the bundled model is installed, the empty chat recommends one
-        download that fits this machine (ui/first_run_card.py). Called by app.main, never
-        by build_window: its check runs on a thread (it may wait on the network), which a
-        test must start knowingly. ``memory`` and ``reachability`` replace the readings."""
-        if self.first_run is not None or not only_bundled_models(self.paths.models_dir):
-            return None
-        card = FirstRunCard(self.download_manager())
-        card.switch_requested.connect(self._switch_to_download)
-        card.dismissed.connect(self._dismiss_first_run)
-        card.checked.connect(self._update_first_run)
-        card.downloads.update.connect(lambda _update: self._update_first_run())
-        self.chat_column.place_card(card)
-        self.first_run = card
-        self._update_first_run()
-        card.check(self.session.catalog, self.paths.models_dir, memory=memory,
-                   reachability=reachability)
-        return card
-
-    def _update_first_run(self) -> None:
-        """The card shows in the empty chat; a download it started stays in view (with
-        its progress, then its Switch button) while the user chats on."""
-        card = self.first_run
-        if card is None:
-            return
-        card.setVisible(not card.failed and (not self.session.thread or card.in_progress))
-
-    @Slot(str)
-    def _switch_to_download(self, path: str) -> None:
-        self._dismiss_first_run()
-        self.load_model(path)
-
-    @Slot()
-    def _dismiss_first_run(self) -> None:
-        card, self.first_run = self.first_run, None
-        if card is not None:
-            card.hide()
-            card.deleteLater()
 
     @Slot()
     def show_models(self) -> ModelsDialog:
