@@ -191,8 +191,8 @@ def shutdown(window: MainWindow) -> None:
     window.session.close()
     if window.api_control is not None:
         window.api_control.stop()  # its requests end before the engine does
-    if window.downloads is not None:
-        window.downloads.shutdown()
+    if window.dialogs.downloads is not None:
+        window.dialogs.downloads.shutdown()
     window.session.host.shutdown()
     if window.gpu_memory is not None:
         window.gpu_memory.close()

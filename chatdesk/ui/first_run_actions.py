@@ -29,7 +29,7 @@ class FirstRunActions(QObject):
         window = self.window
         if self.card is not None or not only_bundled_models(window.paths.models_dir):
             return None
-        card = FirstRunCard(window.download_manager())
+        card = FirstRunCard(window.dialogs.download_manager())
         card.switch_requested.connect(self._switch_to_download)
         card.dismissed.connect(self._dismiss)
         card.checked.connect(self.refresh)

@@ -29,7 +29,6 @@ from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
 from chatdesk.core.model_store import installed_models
 from chatdesk.core.paths import AppPaths
 from chatdesk.core.settings import Settings
-from chatdesk.download_manager import DownloadManager
 from chatdesk.session import (
     AnswerFailed,
     AnswerFinished,
@@ -65,7 +64,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session
         self.paths = paths
-        self.downloads: DownloadManager | None = None  # started on first use: download_manager
         self.api_control: ApiControl | None = None  # the Server menu (app.build_window)
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
         self.setWindowTitle("chatdesk")
@@ -341,14 +339,6 @@ class MainWindow(QMainWindow):
         model = self.session.model
         self.sampling_panel.set_models(paths, model.path if model else None,
                                        remote_choices(self.session.store.settings.servers))
-
-    def download_manager(self) -> DownloadManager:
-        """The app's one download manager (the Models dialog's and the first-run card's),
-        started on first use; its downloads outlive the dialog until the app closes."""
-        if self.downloads is None:
-            self.downloads = DownloadManager(self.paths.models_dir, self)
-            self.downloads.update.connect(lambda _update: self.refresh_models())
-        return self.downloads
 
     def refresh_conversations(self) -> None:
         self.sidebar.set_conversations(self.session.history.list_conversations(),

@@ -1,6 +1,7 @@
 """The windows and dialogs the main window opens from its menus and the chat: Models, an
-answer's tokens, Under the hood, Energy and cost, Energy settings. Kept apart so the
-window's file stays layout and wiring."""
+answer's tokens, Under the hood, Energy and cost, Energy settings; and the download
+manager the Models dialog shares with the first-run card. Kept apart so the window's file
+stays layout and wiring."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 
+from chatdesk.download_manager import DownloadManager
 from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.hood_view import HoodDialog
@@ -23,14 +25,24 @@ class WindowDialogs(QObject):
         super().__init__(window)
         self.window = window
         self.session = window.session
+        self.downloads: DownloadManager | None = None  # started on first use: download_manager
         self.models_dialog: ModelsDialog | None = None
         self.cost_view: CostView | None = None  # the window refreshes it after each answer
+
+    def download_manager(self) -> DownloadManager:
+        """The app's one download manager (the Models dialog's and the first-run card's),
+        started on first use; its downloads outlive the dialog until the app closes."""
+        if self.downloads is None:
+            window = self.window
+            self.downloads = DownloadManager(window.paths.models_dir, window)
+            self.downloads.update.connect(lambda _update: window.refresh_models())
+        return self.downloads
 
     @Slot()
     def show_models(self) -> ModelsDialog:
         """Open (or raise) the Models dialog; downloads outlive it until the app closes."""
         window, session = self.window, self.session
-        downloads = window.download_manager()
+        downloads = self.download_manager()
         if self.models_dialog is None:
             self.models_dialog = ModelsDialog(session.catalog, window.paths.models_dir,
                                               downloads, window)

@@ -105,7 +105,7 @@ def test_offline_says_so_plainly_and_stays_out_of_the_way(qtbot, window: MainWin
 def test_a_download_stays_in_view_while_chatting_and_one_click_switches(
         qtbot, window: MainWindow, app_paths, monkeypatch: pytest.MonkeyPatch):
     card = offer(qtbot, window, memory=memory(4.0), reachability=ONLINE)
-    manager = window.download_manager()
+    manager = window.dialogs.download_manager()
     job = DownloadJob(7, "Qwen2.5 3B Instruct", "org/repo", "qwen.gguf")
     enqueued: list[tuple] = []
 

@@ -45,7 +45,7 @@ def test_ctrl_m_opens_the_dialog_and_closing_the_window_ends_the_downloader(qtbo
     assert dialog.catalog_table.rowCount() == 1
     assert dialog.catalog_table.item(0, 0).text() == "Tiny Chat"
     assert window.dialogs.show_models() is dialog  # one dialog, raised again
-    downloads = window.downloads
+    downloads = window.dialogs.downloads
     assert downloads is not None
     window.close()
     assert not downloads.is_running()
