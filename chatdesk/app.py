@@ -191,8 +191,8 @@ def shutdown(window: MainWindow) -> None:
     window.session.close()
     if window.api_control is not None:
         window.api_control.stop()  # its requests end before the engine does
-    if window.downloads is not None:
-        window.downloads.shutdown()
+    if window.dialogs.downloads is not None:
+        window.dialogs.downloads.shutdown()
     window.session.host.shutdown()
     if window.gpu_memory is not None:
         window.gpu_memory.close()
@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     selftest_from_env(window, host)  # CHATDESK_SELFTEST: answer one message, print it, quit
     window.load_model(startup_model(args, paths, settings.last_model))
-    window.offer_first_run()  # only here: its check runs on a thread and may use the network
+    window.first_run.offer()  # only here: its check runs on a thread and may use the network
     quit_after_ms = os.environ.get("CHATDESK_QUIT_AFTER_START_MS", "")
     if quit_after_ms.isdigit():  # tests: start for real, then quit the normal way
         QTimer.singleShot(int(quit_after_ms), app.quit)

@@ -24,14 +24,11 @@ from PySide6.QtWidgets import (
 from chatdesk.core.events import ModelInfo, TokenChunk
 from chatdesk.core.exchange import ImportResult
 from chatdesk.core.figures import answer_title
-from chatdesk.core.fit import MemoryInfo
 from chatdesk.core.gpu_memory import GpuMemory
 from chatdesk.core.history import SNIPPET_END, SNIPPET_START, ThreadMessage
 from chatdesk.core.model_store import installed_models
 from chatdesk.core.paths import AppPaths
-from chatdesk.core.recommend import Reachability, only_bundled_models
 from chatdesk.core.settings import Settings
-from chatdesk.download_manager import DownloadManager
 from chatdesk.session import (
     AnswerFailed,
     AnswerFinished,
@@ -44,20 +41,16 @@ from chatdesk.ui.chat.items import document_fields, message_item
 from chatdesk.ui.chat_column import ChatColumn
 from chatdesk.ui.context_meter import ContextMeter
 from chatdesk.ui.conversation_list import ConversationList
-from chatdesk.ui.cost_view import CostView
 from chatdesk.ui.documents_actions import DocumentActions
-from chatdesk.ui.energy_settings import edit_energy_settings
 from chatdesk.ui.exchange_actions import ExchangeActions
 from chatdesk.ui.file_dialogs import choose_model_file
-from chatdesk.ui.first_run_card import FirstRunCard
-from chatdesk.ui.hood_view import HoodDialog
+from chatdesk.ui.first_run_actions import FirstRunActions
 from chatdesk.ui.menus import build_menus
-from chatdesk.ui.models_dialog import ModelsDialog
-from chatdesk.ui.servers_tab import add_servers_tab, remote_choices
+from chatdesk.ui.servers_tab import remote_choices
 from chatdesk.ui.side_panel import SidePanel, SidePanelFit
 from chatdesk.ui.status_line import StatusLine
 from chatdesk.ui.theme import apply_theme
-from chatdesk.ui.token_view import TokenDialog
+from chatdesk.ui.window_dialogs import WindowDialogs
 
 if TYPE_CHECKING:
     from chatdesk.ui.api_control import ApiControl
@@ -71,18 +64,16 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session
         self.paths = paths
-        self.downloads: DownloadManager | None = None  # started on first use: download_manager
-        self.models_dialog: ModelsDialog | None = None
         self.api_control: ApiControl | None = None  # the Server menu (app.build_window)
         self.gpu_memory: GpuMemory | None = None  # read by the stats panel on a GPU backend
-        self.cost_view: CostView | None = None  # opened from Costs > Energy and cost
-        self.first_run: FirstRunCard | None = None  # app.main: offer_first_run()
         self.setWindowTitle("chatdesk")
         self.resize(1280, 800)
         self.exchange = ExchangeActions(paths.database, self, session.store)
         self.exchange.exported.connect(self._exported)
         self.exchange.imported.connect(self._imported)
         self.exchange.failed.connect(self.error_banner_show)
+        self.first_run = FirstRunActions(self)  # app.main: first_run.offer()
+        self.dialogs = WindowDialogs(self)  # Models, tokens, Under the hood, costs
         self._build_widgets()
         build_menus(self)
         self._connect_session()
@@ -130,7 +121,7 @@ class MainWindow(QMainWindow):
         view.copy_requested.connect(self.copy_message)
         view.delete_requested.connect(self.delete_message)
         view.regenerate_requested.connect(self.session.regenerate)
-        view.tokens_requested.connect(self.show_tokens)
+        view.tokens_requested.connect(self.dialogs.show_tokens)
         view.edit_requested.connect(self.begin_edit)
         view.sibling_requested.connect(self.session.switch_sibling)
         view.continue_requested.connect(self.continue_answer)
@@ -196,8 +187,8 @@ class MainWindow(QMainWindow):
         if conversation_id is None:
             self.status.speed(None)
             self.input_box.setFocus()
-        if self.cost_view is not None:
-            self.cost_view.refresh(conversation_id)
+        if self.dialogs.cost_view is not None:
+            self.dialogs.cost_view.refresh(conversation_id)
 
     def _show_chat_settings(self) -> None:
         self.sampling_panel.set_sampling(self.session.sampling)
@@ -207,7 +198,7 @@ class MainWindow(QMainWindow):
     def _show_thread(self, thread: list[ThreadMessage]) -> None:
         self.chat_view.set_messages([self._item(m) for m in thread if m.role != "system"])
         self.empty_hint.setVisible(not thread)
-        self._update_first_run()
+        self.first_run.refresh()
         self._update_controls()
 
     def _item(self, message: ThreadMessage) -> MessageItem:
@@ -229,7 +220,7 @@ class MainWindow(QMainWindow):
     def _on_message_added(self, message: ThreadMessage) -> None:
         self.chat_view.append_message(self._item(message))
         self.empty_hint.hide()
-        self._update_first_run()
+        self.first_run.refresh()
 
     @Slot(object)
     def _on_answer_started(self, started: AnswerStarted) -> None:
@@ -251,10 +242,11 @@ class MainWindow(QMainWindow):
     def _on_answer_done(self, done: AnswerFinished) -> None:
         self.chat_view.end_stream(self._item(done.message))
         self.status.speed(done.result.generation_tokens_per_s)
-        if self.cost_view is not None:
+        costs = self.dialogs.cost_view
+        if costs is not None:
             if done.energy_report is not None:
-                self.cost_view.set_answer(done.energy_report, list(done.token_rates))
-            self.cost_view.refresh(self.session.conversation_id)
+                costs.set_answer(done.energy_report, list(done.token_rates))
+            costs.refresh(self.session.conversation_id)
         self._update_controls()
 
     @Slot(object)
@@ -348,73 +340,6 @@ class MainWindow(QMainWindow):
         self.sampling_panel.set_models(paths, model.path if model else None,
                                        remote_choices(self.session.store.settings.servers))
 
-    def download_manager(self) -> DownloadManager:
-        """The app's one download manager (the Models dialog's and the first-run card's),
-        started on first use; its downloads outlive the dialog until the app closes."""
-        if self.downloads is None:
-            self.downloads = DownloadManager(self.paths.models_dir, self)
-            self.downloads.update.connect(lambda _update: self.refresh_models())
-        return self.downloads
-
-    # -- the first run ----------------------------------------------------------------------
-    def offer_first_run(self, *, memory: MemoryInfo | None = None,
-                        reachability: Reachability | None = None) -> FirstRunCard | None:
-        """While only the bundled model is installed, the empty chat recommends one
-        download that fits this machine (ui/first_run_card.py). Called by app.main, never
-        by build_window: its check runs on a thread (it may wait on the network), which a
-        test must start knowingly. ``memory`` and ``reachability`` replace the readings."""
-        if self.first_run is not None or not only_bundled_models(self.paths.models_dir):
-            return None
-        card = FirstRunCard(self.download_manager())
-        card.switch_requested.connect(self._switch_to_download)
-        card.dismissed.connect(self._dismiss_first_run)
-        card.checked.connect(self._update_first_run)
-        card.downloads.update.connect(lambda _update: self._update_first_run())
-        self.chat_column.place_card(card)
-        self.first_run = card
-        self._update_first_run()
-        card.check(self.session.catalog, self.paths.models_dir, memory=memory,
-                   reachability=reachability)
-        return card
-
-    def _update_first_run(self) -> None:
-        """The card shows in the empty chat; a download it started stays in view (with
-        its progress, then its Switch button) while the user chats on."""
-        card = self.first_run
-        if card is None:
-            return
-        card.setVisible(not card.failed and (not self.session.thread or card.in_progress))
-
-    @Slot(str)
-    def _switch_to_download(self, path: str) -> None:
-        self._dismiss_first_run()
-        self.load_model(path)
-
-    @Slot()
-    def _dismiss_first_run(self) -> None:
-        card, self.first_run = self.first_run, None
-        if card is not None:
-            card.hide()
-            card.deleteLater()
-
-    @Slot()
-    def show_models(self) -> ModelsDialog:
-        """Open (or raise) the Models dialog; downloads outlive it until the app closes."""
-        downloads = self.download_manager()
-        if self.models_dialog is None:
-            self.models_dialog = ModelsDialog(self.session.catalog, self.paths.models_dir,
-                                              downloads, self)
-            self.models_dialog.load_requested.connect(self.load_model)
-            servers = add_servers_tab(self.models_dialog.tabs, self.session.store,
-                                      self.session.keys)
-            servers.changed.connect(self.refresh_models)
-            servers.load_requested.connect(self.load_model)
-        self.models_dialog.set_current_model(getattr(self.session.model, "path", None))
-        self.models_dialog.refresh()
-        self.models_dialog.show()
-        self.models_dialog.raise_()
-        return self.models_dialog
-
     def refresh_conversations(self) -> None:
         self.sidebar.set_conversations(self.session.history.list_conversations(),
                                        self.session.conversation_id)
@@ -484,53 +409,6 @@ class MainWindow(QMainWindow):
     def _imported(self, result: ImportResult) -> None:
         self.statusBar().showMessage(result.summary(), 8000)
         self.session.imported(list(result))
-
-    @Slot()
-    def show_tokens(self, answer_id: int) -> TokenDialog | None:
-        """The token view of an answer (ui/token_view.py); a message when none was kept."""
-        trace = self.session.token_trace(answer_id)
-        if trace is None:
-            self.error_banner_show(self.tr("No tokens were kept for this answer"), self.tr(
-                "It was written before chatdesk kept them, by a server's model, or with "
-                "token recording off."))
-            return None
-        dialog = TokenDialog(self.session, answer_id, trace, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        return dialog
-
-    def show_hood(self) -> HoodDialog:
-        """Models › Under the hood: the model card, one token's arithmetic, cost at scale."""
-        dialog = HoodDialog(self.session, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        return dialog
-
-    def show_costs(self) -> CostView:
-        """Open (or raise) the energy and cost window."""
-        if self.cost_view is None:
-            self.cost_view = CostView(self.session.history, self.settings, self)
-            self.cost_view.edit_settings_requested.connect(self.edit_energy_settings)
-            last = self.session.last_answer
-            if last is not None:
-                self.cost_view.set_answer(last.energy_report, list(last.token_rates))
-        self.cost_view.refresh(self.session.conversation_id)
-        self.cost_view.show()
-        self.cost_view.raise_()
-        return self.cost_view
-
-    @Slot()
-    def edit_energy_settings(self) -> None:
-        changed = edit_energy_settings(self, self.settings, meter=self.session.host.worker.meter)
-        if changed is None:
-            return
-        tdp_changed = changed.tdp_watts != self.settings.tdp_watts
-        self.session.store.replace_all(changed)
-        if self.cost_view is not None:
-            self.cost_view.set_settings(changed)
-        if tdp_changed:  # the meter picks its estimate model once, when the app starts
-            self.statusBar().showMessage(self.tr("The new CPU TDP applies after a restart."),
-                                         5000)
 
     @Slot()
     def toggle_right_panel(self) -> None:

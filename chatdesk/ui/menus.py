@@ -75,19 +75,21 @@ def build_menus(w: MainWindow) -> None:
     add_action(w, documents, tr("&Index folders now"), session.index_folders)
 
     models = bar.addMenu(tr("&Models"))
-    w.models_action = add_action(w, models, tr("&Manage models…"), w.show_models, "Ctrl+M",
-                                 icon_name="models")
-    add_action(w, models, tr("&Import a .gguf file…"), lambda: w.show_models().choose_import())
+    dialogs = w.dialogs
+    w.models_action = add_action(w, models, tr("&Manage models…"), dialogs.show_models,
+                                 "Ctrl+M", icon_name="models")
+    add_action(w, models, tr("&Import a .gguf file…"),
+               lambda: dialogs.show_models().choose_import())
     models.addSeparator()
-    w.hood_action = add_action(w, models, tr("&Under the hood…"), w.show_hood,
+    w.hood_action = add_action(w, models, tr("&Under the hood…"), dialogs.show_hood,
                                "Ctrl+Shift+U", icon_name="hood",
                                tip=tr("The model card, the arithmetic of one token and "
                                       "the cost at scale"))
 
     costs = bar.addMenu(tr("C&osts"))
-    w.costs_action = add_action(w, costs, tr("&Energy and cost…"), w.show_costs, "Ctrl+E",
-                                icon_name="energy")
-    add_action(w, costs, tr("Energy &settings…"), w.edit_energy_settings,
+    w.costs_action = add_action(w, costs, tr("&Energy and cost…"), dialogs.show_costs,
+                                "Ctrl+E", icon_name="energy")
+    add_action(w, costs, tr("Energy &settings…"), dialogs.edit_energy_settings,
                icon_name="settings")
 
     view = bar.addMenu(tr("&View"))

@@ -58,7 +58,7 @@ def test_an_answer_records_its_energy_and_shows_it(qtbot, app_paths, model_file)
     totals = window.session.history.totals(window.session.conversation_id)
     assert totals["joules"] == pytest.approx(energy["joules"])
 
-    costs = window.show_costs()  # Costs > Energy and cost
+    costs = window.dialogs.show_costs()  # Costs > Energy and cost
     assert costs.isVisible()
     assert costs.chart.watts, "opened after an answer, it shows that answer"
     ask(qtbot, window, "Again")

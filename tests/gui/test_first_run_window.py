@@ -45,7 +45,7 @@ def window(qtbot, app_paths, model_file, monkeypatch: pytest.MonkeyPatch):
 
 
 def offer(qtbot, window: MainWindow, **readings) -> FirstRunCard:
-    card = window.offer_first_run(**readings)
+    card = window.first_run.offer(**readings)
     assert card is not None
     with qtbot.waitSignal(card.checked, timeout=10_000):
         pass
@@ -55,7 +55,7 @@ def offer(qtbot, window: MainWindow, **readings) -> FirstRunCard:
 def test_build_window_alone_offers_nothing(window: MainWindow):
     """The check is started by app.main only: a window as the tests build it has no card
     and no check thread."""
-    assert window.first_run is None
+    assert window.first_run.card is None
 
 
 def test_it_fits_recommends_one_download_with_size_and_time(qtbot, window: MainWindow):
@@ -105,7 +105,7 @@ def test_offline_says_so_plainly_and_stays_out_of_the_way(qtbot, window: MainWin
 def test_a_download_stays_in_view_while_chatting_and_one_click_switches(
         qtbot, window: MainWindow, app_paths, monkeypatch: pytest.MonkeyPatch):
     card = offer(qtbot, window, memory=memory(4.0), reachability=ONLINE)
-    manager = window.download_manager()
+    manager = window.dialogs.download_manager()
     job = DownloadJob(7, "Qwen2.5 3B Instruct", "org/repo", "qwen.gguf")
     enqueued: list[tuple] = []
 
@@ -133,12 +133,12 @@ def test_a_download_stays_in_view_while_chatting_and_one_click_switches(
     qtbot.mouseClick(card.switch_button, LEFT)
     qtbot.waitUntil(lambda: window.session.model is not None
                     and window.session.model.path == str(installed), timeout=2000)
-    assert window.first_run is None  # done: the card is gone
+    assert window.first_run.card is None  # done: the card is gone
     # With a downloaded model installed, there is nothing to offer any more.
-    assert window.offer_first_run(memory=memory(4.0), reachability=ONLINE) is None
+    assert window.first_run.offer(memory=memory(4.0), reachability=ONLINE) is None
 
 
 def test_not_now_hides_it(qtbot, window: MainWindow):
     card = offer(qtbot, window, memory=memory(4.0), reachability=ONLINE)
     qtbot.mouseClick(card.dismiss_button, LEFT)
-    assert window.first_run is None and not card.isVisible()
+    assert window.first_run.card is None and not card.isVisible()

@@ -39,13 +39,13 @@ def test_ctrl_m_opens_the_dialog_and_closing_the_window_ends_the_downloader(qtbo
     qtbot.waitUntil(window.isActiveWindow, timeout=1000)
     assert window.models_action.shortcut().toString() == "Ctrl+M"
     qtbot.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.models_dialog is not None
-                    and window.models_dialog.isVisible(), timeout=2000)
-    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: window.dialogs.models_dialog is not None
+                    and window.dialogs.models_dialog.isVisible(), timeout=2000)
+    dialog = window.dialogs.models_dialog
     assert dialog.catalog_table.rowCount() == 1
     assert dialog.catalog_table.item(0, 0).text() == "Tiny Chat"
-    assert window.show_models() is dialog  # one dialog, raised again
-    downloads = window.downloads
+    assert window.dialogs.show_models() is dialog  # one dialog, raised again
+    downloads = window.dialogs.downloads
     assert downloads is not None
     window.close()
     assert not downloads.is_running()

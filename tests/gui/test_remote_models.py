@@ -50,7 +50,7 @@ def window(qtbot, app_paths, model_file: Path):
 
 
 def servers_tab(window: MainWindow) -> ServersTab:
-    dialog = window.show_models()
+    dialog = window.dialogs.show_models()
     tab = next(dialog.tabs.widget(i) for i in range(dialog.tabs.count())
                if dialog.tabs.tabText(i) == "Servers")
     dialog.tabs.setCurrentWidget(tab)

@@ -39,7 +39,7 @@ def test_an_answers_tokens_open_from_its_button(qtbot, app_paths, model_file):
             "copy", "regenerate", "tokens", "delete"]
 
         # A fake engine records nothing: the view says so instead of opening empty.
-        assert window.show_tokens(answer.id) is None
+        assert window.dialogs.show_tokens(answer.id) is None
         assert not window.error_banner.isHidden()
 
         window.session.history.set_token_trace(answer.id, TRACE)  # as an older answer has

@@ -158,7 +158,7 @@ def test_token_view_step_view_and_a_forced_branch_in_the_window(qtbot, tmp_path:
         assert trace is not None and len(trace.tokens) >= 4
         assert answer.content.startswith(trace.text().strip()[:10])
 
-        dialog = window.show_tokens(answer.id)
+        dialog = window.dialogs.show_tokens(answer.id)
         assert dialog is not None
         qtbot.waitExposed(dialog)
         first = trace.tokens[0]
@@ -219,7 +219,7 @@ def test_model_card_one_token_and_cost_at_scale_in_the_window(qtbot, tmp_path: P
         assert session.send(CAPITAL_QUESTION)
         qtbot.waitUntil(lambda: not session.busy, timeout=WAIT_MS)
         assert session.last_answer is not None
-        dialog = window.show_hood()
+        dialog = window.dialogs.show_hood()
         qtbot.waitExposed(dialog)
         card = read_model_card(smollm2_path())
         labels = {dialog.card_form.itemAt(i, dialog.card_form.ItemRole.LabelRole).widget()
