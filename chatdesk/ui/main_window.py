@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class MainWindow(QMainWindow):
     closing = Signal()  # app.py shuts everything down, in order, when this fires
 

@@ -56,7 +56,7 @@ class WindowDialogs(QObject):
         self.models_dialog.raise_()
         return self.models_dialog
 
-    @Slot()
+    @Slot(int)
     def show_tokens(self, answer_id: int) -> TokenDialog | None:
         """The token view of an answer (ui/token_view.py); a message when none was kept."""
         trace = self.session.token_trace(answer_id)
