@@ -31,8 +31,8 @@ def add_model_info_parser(commands: Any, common: argparse.ArgumentParser) -> Non
 
 def run_model_info_command(args: argparse.Namespace) -> int:
     from chatdesk.core.bundled_model import ensure_bundled_model
-    from chatdesk.core.figures import describe_card
     from chatdesk.core.gguf_file import InvalidModelFileError
+    from chatdesk.core.hood_figures import describe_card
     from chatdesk.core.model_card import read_model_card
     from chatdesk.core.paths import resolve_paths
 

@@ -3,7 +3,9 @@
 The window, the stats panel, the cost view, the exports and the CLI all show the same
 figures (tokens, speed, timings, energy, money, sizes, model names). They read them
 through the typed records here and say them with the functions here, so a figure reads
-the same everywhere and is computed once (tokens/s: ``units.decode_rate``).
+the same everywhere and is computed once (tokens/s: ``units.decode_rate``). The words of
+the "Under the hood" views (tokens, the model card, the decode limit) are beside it, in
+core/hood_figures.py.
 
 Records are built from dicts that may come from an import: a field that is missing,
 None, of the wrong type, NaN or infinite becomes None, and every formatter shows a
@@ -237,7 +239,7 @@ def _locale_marks() -> tuple[str, str]:
     return point, group
 
 
-def _localize(text: str) -> str:
+def localize(text: str) -> str:
     point, group = _locale_marks()
     if (point, group) == (".", ","):
         return text
@@ -255,10 +257,10 @@ def format_money(value: float | None, currency: str | None) -> str:
         return f"0 {unit}"
     size = abs(value)
     if size < MONEY_FLOOR:
-        return f"{'> -' if value < 0 else '< '}{_localize(str(MONEY_FLOOR))} {unit}"
+        return f"{'> -' if value < 0 else '< '}{localize(str(MONEY_FLOOR))} {unit}"
     if size >= 1:
-        return f"{_localize(f'{value:,.2f}')} {unit}"
-    return f"{_localize(significant(value, 2))} {unit}"
+        return f"{localize(f'{value:,.2f}')} {unit}"
+    return f"{localize(significant(value, 2))} {unit}"
 
 
 def count_of(count: int, singular: str, plural: str | None = None) -> str:
@@ -445,7 +447,7 @@ def describe_model(info: ModelInfo) -> str:
             f"/{info.trained_context}")
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MAX_NAME_CHARS else text[:MAX_NAME_CHARS - 1] + "…"
 
@@ -470,7 +472,7 @@ def _gguf_general_name(path: str, _size: int, _mtime_ns: int) -> str | None:
         name = read_gguf_header(path).metadata.get("general.name")
     except (OSError, ValueError):
         return None
-    return _one_line(name) if isinstance(name, str) and name.strip() else None
+    return one_line(name) if isinstance(name, str) and name.strip() else None
 
 
 def gguf_name(path: str) -> str | None:
@@ -494,23 +496,23 @@ def answer_title(model: str | None, catalog: Catalog | None = None) -> str:
         return ""
     remote = parse_remote(model)
     if remote is not None:  # the engine, server and model that wrote it
-        return _one_line(f"{remote.model} (remote: {remote.host})")
+        return one_line(f"{remote.model} (remote: {remote.host})")
     filename = model_file_name(model)
     if filename is None:
-        return _one_line(model)
+        return one_line(model)
     if catalog is not None:
         from chatdesk.core.model_store import catalog_entry_for
 
         entry = catalog_entry_for(catalog, Path(model).expanduser().parent, filename)
         if entry is not None:
-            return _one_line(entry.name)
+            return one_line(entry.name)
     if filename in BUNDLED_NAMES:
         return BUNDLED_NAMES[filename]
     name = gguf_name(str(Path(model).expanduser()))
     if name:
         return name
     stem = filename[:-5] if filename.lower().endswith(".gguf") else filename
-    return _one_line(stem or filename)
+    return one_line(stem or filename)
 
 
 # -- sampling -----------------------------------------------------------------------------
@@ -572,13 +574,13 @@ def sampling_summary(sampling: Mapping[str, Any] | None) -> str:
 
 
 # -- the context meter at the input box (ui/context_meter.py) ---------------------------
-def _count(n: int) -> str:
-    return _localize(f"{n:,}")
+def thousands(n: int) -> str:
+    return localize(f"{n:,}")
 
 
 def context_figure(prompt_tokens: int, context_length: int) -> str:
     """'2,134 / 4,096 tokens': what sending now takes of the context."""
-    return f"{_count(prompt_tokens)} / {_count(context_length)} tokens"
+    return f"{thousands(prompt_tokens)} / {thousands(context_length)} tokens"
 
 
 def dropped_turns_text(dropped: Sequence[str], too_long: bool = False) -> str:
@@ -600,8 +602,8 @@ def prompt_cache_text(prompt_tokens: int | None, evaluated: int | None) -> str:
     if prompt_tokens is None or evaluated is None or prompt_tokens <= 0:
         return ""
     cached = max(0, prompt_tokens - evaluated)
-    return (f"last prompt: {_count(cached)} tokens from cache, "
-            f"{_count(evaluated)} evaluated")
+    return (f"last prompt: {thousands(cached)} tokens from cache, "
+            f"{thousands(evaluated)} evaluated")
 
 
 # -- documents (issue 13) -------------------------------------------------------------------
@@ -629,110 +631,4 @@ def source_chip(number: int, file: str, page: int = 0) -> str:
 
 def documents_figure(tokens: int) -> str:
     """The context meter's share of the documents: "documents ≈ 1,234 tokens"."""
-    return f"documents ≈ {_count(tokens)} tokens"
-
-
-# -- under the hood: tokens, the model card, one token's arithmetic, cost at scale ---------
-STAGE_NAMES = {  # core/sampling_chain.py's stages, in the order llama.cpp runs them
-    "raw": "Raw probabilities",
-    "penalties": "After the repeat, frequency and presence penalties",
-    "filters": "After top-k, top-p and min-p",
-    "temperature": "After temperature (applied last by llama.cpp)",
-}
-
-
-def percent(share: float | None, digits: int = 1) -> str:
-    """0.4321 → '43.2%'; tiny but non-zero shares say '< 0.1%' rather than '0.0%'."""
-    if share is None:
-        return MISSING
-    if 0 < share < 10 ** -(digits + 2):
-        return f"< {_localize(f'{10 ** -digits:.{digits}f}')}%"
-    return _localize(f"{share * 100:.{digits}f}%")
-
-
-def token_label(text: str) -> str:
-    """A token's text made visible: spaces as '␣', newlines as '↵', nothing as '∅'."""
-    if not text:
-        return "∅"
-    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
-
-
-def token_tooltip(text: str, probability: float,
-                  alternatives: Sequence[tuple[str, float]]) -> str:
-    """The token view's hover text: the token, its probability, the top alternatives."""
-    lines = [f"“{token_label(text)}”  {percent(probability)}", "Alternatives:"]
-    lines += [f"  {token_label(t)}  {percent(p)}" for t, p in alternatives]
-    return "\n".join(lines)
-
-
-def flops(count: float) -> str:
-    """2.3e8 → '230 MFLOP'."""
-    for unit, size in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
-        if count >= size:
-            return f"{significant(count / size)} {unit}"
-    return f"{significant(count)} FLOP"
-
-
-def big_count(count: float) -> str:
-    """134,515,008 → '134.5 M' (parameters, tokens per day)."""
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if count >= size:
-            return f"{_localize(f'{count / size:.1f}')} {unit}"
-    return _localize(f"{count:,.0f}")
-
-
-def describe_card(card: Any, context: int = 0) -> list[tuple[str, str]]:
-    """The model card's lines (core/model_card.ModelCard), label and value."""
-    from chatdesk.core.units import format_bytes
-
-    rope = MISSING if card.rope_base is None else significant(card.rope_base, 6)
-    if card.rope_dimensions:
-        rope += f", {card.rope_dimensions} dims"
-    if card.rope_scaling:
-        rope += f", scaling {card.rope_scaling}"
-    shares = ", ".join(f"{q.type_name} {percent(q.share)}" for q in card.quant_shares)
-    return [
-        ("Name", _one_line(card.name)),
-        ("Architecture", card.architecture),
-        ("Layers", str(card.layers)),
-        ("Attention heads", f"{card.heads} query, {card.kv_heads} key/value "
-                            f"(head size {card.head_size})"),
-        ("Embedding size", _count(card.embedding)),
-        ("Feed-forward size", _count(card.feed_forward)),
-        ("Vocabulary", _count(card.vocabulary)),
-        ("Trained context", f"{_count(card.trained_context)} tokens"),
-        ("RoPE", f"base {rope}"),
-        ("Parameters", f"{big_count(card.parameters)} ({_count(card.parameters)})"),
-        ("Quantization", f"{card.quantization}: {shares}"),
-        ("Output matrix", "the embedding table (tied)" if card.tied_output
-         else "its own"),
-        ("FLOPs per token", f"{flops(card.flops_per_token(context))} at "
-                            f"{_count(context)} tokens of context"),
-        ("Weights read per token", format_bytes(card.weight_bytes_per_token)),
-        ("KV cache per token", format_bytes(card.kv_bytes_per_token)),
-    ]
-
-
-def decode_limit_text(limit: Any) -> str:
-    """Two plain sentences on core/decode_limit.DecodeLimit: the ceiling, and which bound
-    this machine is at."""
-    from chatdesk.core.units import format_bytes
-
-    first = (f"Each token reads {format_bytes(limit.bytes_per_token)} from memory, and this "
-             f"machine moves {significant(limit.bandwidth_gbs)} GB/s, so no program can "
-             f"decode faster than {significant(limit.limit_tok_s)} tokens/s here.")
-    if limit.share is None:
-        return first + " Generate an answer to see how close chatdesk comes to it."
-    if limit.bound == "memory":
-        second = (f"The last answer ran at {significant(limit.measured_tok_s)} tokens/s, "
-                  f"{percent(limit.share, 0)} of that limit: memory bandwidth is what "
-                  "decoding waits for.")
-    else:
-        second = (f"The last answer ran at {significant(limit.measured_tok_s)} tokens/s, "
-                  f"{percent(limit.share, 0)} of that limit: the processor's arithmetic "
-                  "and llama.cpp's overheads, not memory, hold it back.")
-    return f"{first} {second}"
-
-
-def scale_source(source: str) -> str:
-    return f"({source})"
+    return f"documents ≈ {thousands(tokens)} tokens"

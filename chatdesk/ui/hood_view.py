@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatdesk.core import figures
+from chatdesk.core import figures, hood_figures
 from chatdesk.core.bandwidth import Bandwidth, cached_bandwidth
 from chatdesk.core.decode_limit import DecodeLimit, decode_limit
 from chatdesk.core.gguf_file import InvalidModelFileError
@@ -165,7 +165,7 @@ class HoodDialog(QDialog):
         except InvalidModelFileError as error:
             self.card_form.addRow(QLabel(str(error)))
             return
-        for label, value in figures.describe_card(self.card, self._context()):
+        for label, value in hood_figures.describe_card(self.card, self._context()):
             field = QLabel(value)
             field.setWordWrap(True)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -212,7 +212,7 @@ class HoodDialog(QDialog):
         rows = [
             (self.tr("Context"), self.tr("{n} tokens (the last answer's)").format(
                 n=f"{context:,}")),
-            (self.tr("FLOPs per token"), figures.flops(limit.flops_per_token)),
+            (self.tr("FLOPs per token"), hood_figures.flops(limit.flops_per_token)),
             (self.tr("Weights read per token"), format_bytes(limit.weight_bytes_per_token)),
             (self.tr("KV cache per token"), format_bytes(self.card.kv_bytes_per_token)),
             (self.tr("KV cache read per token"), format_bytes(limit.kv_bytes_read)),
@@ -222,11 +222,11 @@ class HoodDialog(QDialog):
                                             "tokens/s"),
             (self.tr("Last answer"), figures.MISSING if limit.measured_tok_s is None else
              f"{figures.significant(limit.measured_tok_s)} tokens/s, "
-             f"{figures.percent(limit.share)} of the limit"),
+             f"{hood_figures.percent(limit.share)} of the limit"),
         ]
         for label, value in rows:
             self.token_form.addRow(label, QLabel(value))
-        self.limit_text.setText(figures.decode_limit_text(limit))
+        self.limit_text.setText(hood_figures.decode_limit_text(limit))
 
     # -- cost at scale ----------------------------------------------------------------------
     def _build_scale_tab(self) -> None:
@@ -287,13 +287,13 @@ class HoodDialog(QDialog):
         none_yet = self.tr("– (generate an answer to measure it)")
 
         def source(entry: Input) -> str:
-            return figures.scale_source(entry.source)
+            return hood_figures.scale_source(entry.source)
 
         def number(value: float | None, unit: str) -> str:
             return none_yet if value is None else f"{figures.significant(value)} {unit}"
 
         rows = [
-            (self.tr("Tokens per day"), f"{figures.big_count(cost.tokens_per_day)}"),
+            (self.tr("Tokens per day"), f"{hood_figures.big_count(cost.tokens_per_day)}"),
             (self.tr("Speed of one machine"),
              f"{number(inputs.tokens_per_s.value, 'tokens/s')} {source(inputs.tokens_per_s)}"),
             (self.tr("Machines needed"), none_yet if cost.machines is None else self.tr(

@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from chatdesk.core import figures
+from chatdesk.core import hood_figures
 from chatdesk.core.sampling import SamplingParams
 from chatdesk.core.sampling_chain import StepExplanation, StepLogits, explain_step
 
@@ -58,11 +58,11 @@ class StepChart(QWidget):
                   f"frequency {params.frequency_penalty:g}")
         how = (self.tr("greedy: the most likely token") if explanation.greedy else
                self.tr("drawn at {f} of the kept probability").format(
-                   f=figures.percent(explanation.draw)))
+                   f=hood_figures.percent(explanation.draw)))
         return self.tr("With {values}: chosen “{token}” ({how}). The answer has “{real}”."
-                       ).format(values=values, token=figures.token_label(
+                       ).format(values=values, token=hood_figures.token_label(
                            explanation.chosen_text), how=how,
-                           real=figures.token_label(self.real_choice or ""))
+                           real=hood_figures.token_label(self.real_choice or ""))
 
     def paintEvent(self, _event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -85,7 +85,7 @@ class StepChart(QWidget):
         bar_room = max(4.0, column - label_w - percent_w - 4)
         for i, stage in enumerate(stages):
             x = i * (column + 8)
-            title = figures.STAGE_NAMES.get(stage.name, stage.name)
+            title = hood_figures.STAGE_NAMES.get(stage.name, stage.name)
             painter.setPen(text_colour)
             painter.drawText(QRectF(x, top, column, line * 2), Qt.TextFlag.TextWordWrap,
                              title)
@@ -101,9 +101,9 @@ class StepChart(QWidget):
                 painter.setPen(text_colour)
                 painter.drawText(QRectF(x, y, label_w, line),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                                 metrics.elidedText(figures.token_label(candidate.text),
+                                 metrics.elidedText(hood_figures.token_label(candidate.text),
                                                     Qt.TextElideMode.ElideRight, label_w - 4))
                 painter.drawText(QRectF(x + column - percent_w, y, percent_w, line),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                                 figures.percent(candidate.probability))
+                                 hood_figures.percent(candidate.probability))
                 y += line + ROW_GAP

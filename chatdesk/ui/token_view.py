@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatdesk.core import figures
+from chatdesk.core import hood_figures
 from chatdesk.core.token_records import TokenRecord, TokenTrace
 from chatdesk.session import ChatSession, StepFailed
 from chatdesk.ui.step_chart import StepChart
@@ -69,7 +69,7 @@ class TokenFlow(QWidget):
         x = y = 0.0
         self._rects = []
         for record in self.trace.tokens:
-            text = figures.token_label(record.text)
+            text = hood_figures.token_label(record.text)
             w = metrics.horizontalAdvance(text) + 2 * PAD_X
             if x > 0 and x + w > width:
                 x, y = 0.0, y + line + GAP
@@ -107,11 +107,11 @@ class TokenFlow(QWidget):
             painter.drawRoundedRect(rect, 3, 3)
             painter.setPen(text_colour)
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
-                             figures.token_label(record.text))
+                             hood_figures.token_label(record.text))
 
     def tooltip_text(self, step: int) -> str:
         record = self.trace.tokens[step]
-        return figures.token_tooltip(record.text, record.probability,
+        return hood_figures.token_tooltip(record.text, record.probability,
                                      [(a.text, a.probability) for a in record.top])
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -154,7 +154,7 @@ class TokenDialog(QDialog):
             "{n} tokens · average probability {p} · the stronger the colour, the less "
             "likely the model thought the token. Hover a token for its alternatives; click "
             "it to see how it was sampled or to branch from it.").format(
-                n=len(trace.tokens), p=figures.percent(mean)))
+                n=len(trace.tokens), p=hood_figures.percent(mean)))
         self.summary.setWordWrap(True)
         self.step_title = QLabel()
         self.step_title.setWordWrap(True)
@@ -178,15 +178,15 @@ class TokenDialog(QDialog):
         self.flow.select(step)
         record: TokenRecord = self.trace.tokens[step]
         self.step_title.setText(self.tr("Token {n}: “{t}”, probability {p}").format(
-            n=step + 1, t=figures.token_label(record.text), p=figures.percent(
+            n=step + 1, t=hood_figures.token_label(record.text), p=hood_figures.percent(
                 record.probability)))
         while self.alternatives.count():
             item = self.alternatives.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
         for alternative in record.top:
-            button = QPushButton(f"{figures.token_label(alternative.text)}  "
-                                 f"{figures.percent(alternative.probability)}")
+            button = QPushButton(f"{hood_figures.token_label(alternative.text)}  "
+                                 f"{hood_figures.percent(alternative.probability)}")
             button.setObjectName(f"branch-{alternative.token}")
             button.setToolTip(self.tr("Regenerate from here with this token"))
             button.setEnabled(alternative.token != record.token)

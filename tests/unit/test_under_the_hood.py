@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from chatdesk.core import figures
+from chatdesk.core import figures, hood_figures
 from chatdesk.core.bandwidth import cached_bandwidth, measure_bandwidth
 from chatdesk.core.decode_limit import decode_limit
 from chatdesk.core.model_card import ModelCard
@@ -117,7 +117,7 @@ def test_the_decode_limit_is_bandwidth_over_bytes_per_token():
     assert limit.share == pytest.approx(10_000 / limit.limit_tok_s)
     assert limit.bound == "compute"
     assert limit.flops_per_token == 2 * 90_000 + 4 * 2 * 4 * 16 * 100
-    text = figures.decode_limit_text(limit)
+    text = hood_figures.decode_limit_text(limit)
     assert text.count(".") >= 2 and "tokens/s" in text
     assert decode_limit(_card(), 10.0).bound == "unknown"
 
