@@ -26,7 +26,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
@@ -34,11 +34,11 @@ from typing import Any
 from chatdesk.core.history import tree
 from chatdesk.core.history.connection import connect, writable
 from chatdesk.core.history.documents import DocumentLinks
+from chatdesk.core.history.importing import ConversationImports
 from chatdesk.core.history.records import (
     Conversation,
     DamagedDatabaseError,
     DatabaseBusyError,
-    NewMessage,
     NotFoundError,
     ReadOnlyHistoryError,
     SearchHit,
@@ -73,7 +73,7 @@ BUSY_TIMEOUT_MS = 5000
 
 
 # -- the store ---------------------------------------------------------------------------
-class HistoryStore(DocumentLinks):
+class HistoryStore(DocumentLinks, ConversationImports):
     """One connection to the history database; use it from the thread that opened it."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection,
@@ -612,72 +612,6 @@ class HistoryStore(DocumentLinks):
             conversation = self._require_conversation(message.conversation_id)
             leaf = tree.delete_subtree(conn, message, conversation.current_leaf_id)
             self._touch(conn, message.conversation_id, leaf)
-
-    # -- importing -----------------------------------------------------------------------
-    @guarded
-    def import_conversation(self, title: str, messages: Sequence[NewMessage], *,
-                            created_at: float | None = None, updated_at: float | None = None,
-                            pinned: bool = False, system_prompt: str = "",
-                            settings: dict[str, Any] | None = None, model: str | None = None,
-                            current_key: Hashable | None = None,
-                            fingerprint: str | None = None) -> Conversation:
-        """Create a whole conversation in one transaction: all of it or, on error, nothing.
-
-        Parents must come before their children. The current leaf is ``current_key``'s
-        message (default: the last message given), followed down to a leaf.
-        ``fingerprint`` (of the imported content) lets ``imported_fingerprints`` find it.
-        """
-        now = self._now()
-        ids: dict[Hashable, int] = {}
-        with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO conversations (title, created_at, updated_at, pinned, "
-                "system_prompt, settings_json, model) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (title, self._given_time(created_at, now),
-                 self._given_time(updated_at, now), 1 if pinned else 0,
-                 system_prompt, dump_json(settings or {}), model))
-            conversation_id = int(cursor.lastrowid or 0)
-            for item in messages:
-                if item.key in ids:
-                    raise ValueError(f"message key {item.key!r} appears twice")
-                if item.parent_key is not None and item.parent_key not in ids:
-                    raise ValueError(f"message {item.key!r}: its parent {item.parent_key!r} "
-                                     "must come before it")
-                state = "incomplete" if item.state == "streaming" else item.state
-                ids[item.key] = self._insert_message(
-                    conn, conversation_id,
-                    None if item.parent_key is None else ids[item.parent_key], item.role,
-                    item.content, created_at=item.created_at, model=item.model,
-                    sampling=item.sampling, stats=item.stats, energy=item.energy,
-                    state=state, stop_reason=item.stop_reason)
-            if current_key is not None and current_key not in ids:
-                raise ValueError(f"current_key {current_key!r} is not one of the messages")
-            leaf = None
-            if ids:
-                start = ids[current_key] if current_key is not None else ids[messages[-1].key]
-                leaf = tree.latest_leaf(conn, start)
-            conn.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
-                         (leaf, conversation_id))
-            if fingerprint is not None:
-                conn.execute("INSERT INTO conversation_sources (conversation_id, fingerprint, "
-                             "imported_at) VALUES (?, ?, ?)",
-                             (conversation_id, fingerprint, now))
-        return self._require_conversation(conversation_id)
-
-    @guarded
-    def imported_fingerprints(self, fingerprints: Sequence[str]) -> set[str]:
-        """Those of ``fingerprints`` already imported into a conversation not deleted
-        (a chat the user deleted may be imported again)."""
-        found: set[str] = set()
-        unique = sorted(set(fingerprints))
-        for start in range(0, len(unique), 500):  # SQLite's limit on bound parameters
-            chunk = unique[start:start + 500]
-            marks = ", ".join("?" * len(chunk))
-            found.update(row[0] for row in self._conn.execute(
-                "SELECT s.fingerprint FROM conversation_sources s JOIN conversations c "
-                f"ON c.id = s.conversation_id WHERE c.deleted_at IS NULL "
-                f"AND s.fingerprint IN ({marks})", chunk))
-        return found
 
     # -- search and totals ---------------------------------------------------------------
     @guarded
