@@ -130,7 +130,7 @@ class PromptCache:
                 mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:  # ValueError: an empty or unmappable file
+        except OSError as exc:
             log.warning("prompt cache: cannot read %s (%s); ignored", path.name, exc)
             return None
         view = memoryview(mapping)
